@@ -1,0 +1,50 @@
+"""Waiting on a condition with a deadline, for tests and start-up checks (never a bare sleep)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class WaitTimeout(AssertionError):
+    pass
+
+
+async def wait_until(
+    condition: Callable[[], T | Awaitable[T]],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.01,
+    what: str = "condition",
+) -> T:
+    """Poll `condition` until it returns something truthy; fail naming it and its last value."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        result = condition()
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            result = await result
+        last = result
+        if result:
+            return result  # type: ignore[return-value]
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+        await asyncio.sleep(interval)
+
+
+def wait_until_sync(
+    condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
+) -> T:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        last = condition()
+        if last:
+            return last  # type: ignore[return-value]
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+        time.sleep(interval)

@@ -1,0 +1,1 @@
+"""The Mesos agent: containerizer, sandboxes, files API, state endpoints, master link."""

@@ -1,0 +1,1 @@
+"""The Mesos master: registry, allocator, scheduler API, operator API, agent link."""

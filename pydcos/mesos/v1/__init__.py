@@ -1,0 +1,1 @@
+"""Mesos v1 API messages (JSON form) and RecordIO framing."""
