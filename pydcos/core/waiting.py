@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -25,12 +26,11 @@ async def wait_until(
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
-        result = condition()
-        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-            result = await result
+        produced = condition()
+        result: T = await produced if inspect.isawaitable(produced) else produced
         last = result
         if result:
-            return result  # type: ignore[return-value]
+            return result
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
         await asyncio.sleep(interval)
@@ -40,11 +40,10 @@ def wait_until_sync(
     condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
 ) -> T:
     deadline = time.monotonic() + timeout
-    last: object = None
     while True:
         last = condition()
         if last:
-            return last  # type: ignore[return-value]
+            return last
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
         time.sleep(interval)

@@ -91,7 +91,7 @@ class Resources:
         return Resources(
             scalars={k: _fix(v) for k, v in (scalars or {}).items() if v > EPSILON},
             ranges={k: s for k, v in (ranges or {}).items() if (s := normalize_spans(v))},
-            sets={k: s for k, v in (sets or {}).items() if (s := frozenset(v))},
+            sets={k: fs for k, v in (sets or {}).items() if (fs := frozenset(v))},
         )
 
     @staticmethod

@@ -1,0 +1,61 @@
+"""`python -m pydcos.mesos.master`: run one Mesos master."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+from pydcos.core.log import setup_logging
+from pydcos.core.service import run_loop
+from pydcos.mesos.master.config import MasterConfig
+from pydcos.mesos.master.service import Master
+
+
+def parse_args(argv: list[str] | None = None) -> MasterConfig:
+    p = argparse.ArgumentParser(prog="pydcos-master", description="pydcos Mesos master")
+    p.add_argument("--ip", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5050)
+    p.add_argument("--hostname", default=None)
+    p.add_argument("--work-dir", default=None)
+    p.add_argument("--log-file", default=None)
+    p.add_argument("--cluster-name", default="pydcos")
+    p.add_argument("--allocation-interval", type=float, default=1.0)
+    p.add_argument("--offer-timeout", type=float, default=60.0, help="seconds; 0 disables")
+    p.add_argument("--heartbeat-interval", type=float, default=10.0)
+    p.add_argument("--agent-ping-interval", type=float, default=5.0)
+    p.add_argument("--agent-unreachable-timeout", type=float, default=15.0)
+    p.add_argument("--weights", default="", help="role=weight,role=weight")
+    a = p.parse_args(argv)
+    weights = {}
+    for item in filter(None, a.weights.split(",")):
+        role, _, value = item.partition("=")
+        weights[role.strip()] = float(value)
+    return MasterConfig(
+        ip=a.ip, port=a.port, hostname=a.hostname, work_dir=a.work_dir, log_file=a.log_file,
+        cluster_name=a.cluster_name, allocation_interval=a.allocation_interval,
+        offer_timeout=a.offer_timeout or None, heartbeat_interval=a.heartbeat_interval,
+        agent_ping_interval=a.agent_ping_interval, agent_unreachable_timeout=a.agent_unreachable_timeout,
+        weights=weights,
+    )
+
+
+async def serve(config: MasterConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Master(config):
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_args(argv)
+    setup_logging(path=config.log_file)
+    with contextlib.suppress(KeyboardInterrupt):
+        run_loop(serve(config))
+
+
+if __name__ == "__main__":
+    main()

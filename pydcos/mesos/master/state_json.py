@@ -1,0 +1,238 @@
+"""`/master/state`, `/master/state-summary` and friends, rendered from the master state. Pure.
+
+Shapes are Mesos 1.0's, and every list key is always present (the dcos CLI indexes them, and
+Mesos-DNS and marathon-lb parse the state strictly; COMPAT §4.8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from pydcos import MESOS_VERSION
+from pydcos.mesos import resources as res
+from pydcos.mesos.master.registry import AgentEntry, FrameworkEntry, TaskEntry
+from pydcos.mesos.master.state import MasterState
+from pydcos.mesos.v1.messages import TERMINAL_STATES, Attribute
+
+Json = dict[str, Any]
+
+TASK_STATE_COUNTERS = (
+    "TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED",
+    "TASK_KILLED", "TASK_FAILED", "TASK_LOST", "TASK_ERROR", "TASK_UNREACHABLE",
+)
+
+
+def attributes_json(attributes: Iterable[Attribute]) -> Json:
+    out: Json = {}
+    for a in attributes:
+        if a.text is not None:
+            out[a.name] = a.text.value
+        elif a.scalar is not None:
+            out[a.name] = a.scalar.value
+        elif a.ranges is not None:
+            out[a.name] = res.render_spans(tuple((r.begin, r.end) for r in a.ranges.range))
+        elif a.set is not None:
+            out[a.name] = "{" + ",".join(a.set.item) + "}"
+    return out
+
+
+def _resources(role_resources: res.RoleResources) -> Json:
+    return res.flatten(role_resources).state_json()
+
+
+def _to_builtins(obj: object) -> Any:
+    return msgspec.to_builtins(obj)
+
+
+def task_json(task: TaskEntry) -> Json:
+    t = task.task
+    out: Json = {
+        "id": task.task_id,
+        "name": t.name,
+        "framework_id": task.framework_id,
+        "executor_id": t.executor.executor_id.value if t.executor else "",
+        "slave_id": task.agent_id,
+        "state": task.state,
+        "resources": _resources(task.resources),
+        "statuses": [_status_json(s) for s in task.statuses],
+    }
+    if t.labels is not None:
+        out["labels"] = t.labels.get("labels", [])
+    if t.discovery is not None:
+        out["discovery"] = t.discovery
+    if t.container is not None:
+        out["container"] = t.container
+    return out
+
+
+def _status_json(status: Any) -> Json:
+    out: Json = {"state": status.state, "timestamp": status.timestamp or 0.0}
+    if status.container_status is not None:
+        out["container_status"] = status.container_status
+    if status.healthy is not None:
+        out["healthy"] = status.healthy
+    return out
+
+
+def agent_json(state: MasterState, agent: AgentEntry) -> Json:
+    used: res.RoleResources = {}
+    for fid, tid in agent.task_keys:
+        fw = state.frameworks.get(fid)
+        task = fw.tasks.get(tid) if fw else None
+        if task is not None:
+            used = res.add_roles(used, task.resources)
+    offered: res.RoleResources = {}
+    for offer in state.offers.values():
+        if offer.agent_id == agent.id:
+            offered = res.add_roles(offered, offer.resources)
+    reserved = {role: r.state_json() for role, r in agent.total.items() if role != "*"}
+    out: Json = {
+        "id": agent.id,
+        "pid": agent.pid,
+        "hostname": agent.info.hostname,
+        "port": agent.port,
+        "registered_time": agent.registered_time,
+        "resources": _resources(agent.total),
+        "used_resources": _resources(used),
+        "offered_resources": _resources(offered),
+        "reserved_resources": reserved,
+        "unreserved_resources": agent.total.get("*", res.EMPTY).state_json(),
+        "attributes": attributes_json(agent.info.attributes),
+        "active": agent.connected,
+        "version": agent.version or MESOS_VERSION,
+    }
+    if agent.reregistered_time is not None:
+        out["reregistered_time"] = agent.reregistered_time
+    return out
+
+
+def framework_json(state: MasterState, fw: FrameworkEntry, *, tasks: bool = True) -> Json:
+    info = fw.info
+    used: res.RoleResources = {}
+    for task in fw.tasks.values():
+        if task.state not in TERMINAL_STATES:
+            used = res.add_roles(used, task.resources)
+    offered: res.RoleResources = {}
+    for offer_id in fw.offers:
+        offered = res.add_roles(offered, state.offers[offer_id].resources)
+    out: Json = {
+        "id": fw.id,
+        "name": info.name,
+        "user": info.user,
+        "hostname": info.hostname or "",
+        "webui_url": info.webui_url or "",
+        "failover_timeout": info.failover_timeout,
+        "checkpoint": info.checkpoint,
+        "role": info.role,
+        "registered_time": fw.registered_time,
+        "unregistered_time": fw.unregistered_time or 0.0,
+        "active": fw.active,
+        "connected": fw.connected,
+        "recovered": fw.recovered,
+        "capabilities": [c.type for c in info.capabilities],
+        "resources": _resources(res.add_roles(used, offered)),
+        "used_resources": _resources(used),
+        "offered_resources": _resources(offered),
+        "executors": [],
+    }
+    if info.roles:
+        out["roles"] = list(info.roles)
+    if info.principal is not None:
+        out["principal"] = info.principal
+    if fw.reregistered_time is not None:
+        out["reregistered_time"] = fw.reregistered_time
+    if info.labels is not None:
+        out["labels"] = info.labels.get("labels", [])
+    if tasks:
+        out["tasks"] = [task_json(t) for t in fw.tasks.values()]
+        out["completed_tasks"] = [task_json(t) for t in fw.completed_tasks]
+        out["offers"] = [_offer_json(state, o) for o in fw.offers]
+    return out
+
+
+def _offer_json(state: MasterState, offer_id: str) -> Json:
+    offer = state.offers[offer_id]
+    return {
+        "id": offer.id,
+        "framework_id": offer.framework_id,
+        "slave_id": offer.agent_id,
+        "resources": _resources(offer.resources),
+    }
+
+
+def _common(state: MasterState) -> Json:
+    info = state.master_info
+    return {
+        "version": MESOS_VERSION,
+        "build_date": "",
+        "build_time": 0,
+        "build_user": "pydcos",
+        "start_time": state.start_time,
+        "elected_time": state.elected_time,
+        "id": info.id,
+        "pid": info.pid,
+        "hostname": info.hostname,
+        "cluster": state.config.cluster_name,
+        "leader": info.pid,
+        "leader_info": _to_builtins(info),
+    }
+
+
+def master_state(state: MasterState, flags: Json) -> Json:
+    active = sum(1 for a in state.agents.values() if a.connected)
+    out = _common(state)
+    out.update({
+        "activated_slaves": active,
+        "deactivated_slaves": len(state.agents) - active,
+        "unreachable_slaves": len(state.unreachable_agents),
+        "flags": flags,
+        "slaves": [agent_json(state, a) for a in state.agents.values()],
+        "frameworks": [framework_json(state, f) for f in state.frameworks.values()],
+        "completed_frameworks": [framework_json(state, f) for f in state.completed_frameworks],
+        "orphan_tasks": [],
+        "unregistered_frameworks": [],
+    })
+    return out
+
+
+def _count_states(tasks: Iterable[TaskEntry]) -> Json:
+    counts = dict.fromkeys(TASK_STATE_COUNTERS, 0)
+    for task in tasks:
+        if task.state in counts:
+            counts[task.state] += 1
+    return counts
+
+
+def state_summary(state: MasterState) -> Json:
+    slaves = []
+    for agent in state.agents.values():
+        row = agent_json(state, agent)
+        tasks = [state.frameworks[f].tasks[t] for f, t in agent.task_keys
+                 if f in state.frameworks and t in state.frameworks[f].tasks]
+        row.update(_count_states(tasks))
+        row["framework_ids"] = sorted({t.framework_id for t in tasks})
+        slaves.append(row)
+    frameworks = []
+    for fw in state.frameworks.values():
+        row = framework_json(state, fw, tasks=False)
+        row.update(_count_states(list(fw.tasks.values()) + list(fw.completed_tasks)))
+        row["slave_ids"] = sorted({t.agent_id for t in fw.tasks.values()})
+        frameworks.append(row)
+    return {
+        "hostname": state.master_info.hostname,
+        "cluster": state.config.cluster_name,
+        "slaves": slaves,
+        "frameworks": frameworks,
+    }
+
+
+def tasks_json(state: MasterState, limit: int, offset: int, order: str) -> Json:
+    tasks: list[TaskEntry] = []
+    for fw in list(state.frameworks.values()) + list(state.completed_frameworks):
+        tasks.extend(fw.tasks.values())
+        tasks.extend(fw.completed_tasks)
+    tasks.sort(key=lambda t: t.statuses[0].timestamp or 0.0 if t.statuses else 0.0, reverse=order == "des")
+    return {"tasks": [task_json(t) for t in tasks[offset: offset + limit]]}

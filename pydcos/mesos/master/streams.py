@@ -1,0 +1,122 @@
+"""Outgoing channels owned by the master shell: framework event streams and agent connections.
+
+Both buffer what the state decided to send and write it from one task per channel, so a slow
+peer never blocks the event loop or other peers. Agent frames are coalesced: consecutive
+launches or acknowledgements for one agent leave as one frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from pydcos.core.log import get_logger
+from pydcos.mesos import internal
+from pydcos.mesos.v1 import messages as v1
+from pydcos.mesos.v1.recordio import frame
+
+log = get_logger("pydcos.master.streams")
+
+HEARTBEAT_RECORD = frame(v1.encode(v1.HEARTBEAT))
+
+# A framework that stops reading its stream is cut off rather than allowed to eat the master's memory.
+MAX_BUFFERED_EVENTS = 200_000
+
+
+class FrameworkStream:
+    """One SUBSCRIBE connection: RecordIO records, one per HTTP chunk, heartbeats when idle."""
+
+    def __init__(self, framework_id: str, stream_id: str, response: web.StreamResponse, heartbeat: float) -> None:
+        self.framework_id = framework_id
+        self.stream_id = stream_id
+        self._response = response
+        self._heartbeat = heartbeat
+        self._pending: list[bytes] = []
+        self._wakeup = asyncio.Event()
+        self._closed = False
+
+    def send(self, event: v1.Event) -> None:
+        if self._closed:
+            return
+        if len(self._pending) >= MAX_BUFFERED_EVENTS:
+            log.warning("framework_stream_overflow", framework_id=self.framework_id)
+            self.close()
+            return
+        self._pending.append(frame(v1.encode(event)))
+        self._wakeup.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Write until closed or the client goes away. Returns normally in both cases."""
+        try:
+            while True:
+                if not self._pending and not self._closed:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._heartbeat):
+                            await self._wakeup.wait()
+                    self._wakeup.clear()
+                    if not self._pending and not self._closed:
+                        await self._response.write(HEARTBEAT_RECORD)
+                        continue
+                batch, self._pending = self._pending, []
+                for record in batch:
+                    await self._response.write(record)
+                if self._closed and not self._pending:
+                    return
+        except (ConnectionError, RuntimeError) as exc:
+            log.event("framework_stream_lost", framework_id=self.framework_id, error=type(exc).__name__)
+
+
+class AgentChannel:
+    """The master's side of one agent's WebSocket."""
+
+    def __init__(self, agent_id: str, ws: web.WebSocketResponse) -> None:
+        self.agent_id = agent_id
+        self.ws = ws
+        self._pending: list[internal.MasterToAgent] = []
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self.task: asyncio.Task[None] | None = None
+
+    def send(self, message: internal.MasterToAgent) -> None:
+        if self._closed:
+            return
+        self._pending.append(message)
+        self._wakeup.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                batch, self._pending = self._pending, []
+                for message in coalesce(batch):
+                    await self.ws.send_bytes(internal.encode(message))
+                if self._closed:
+                    await self.ws.close()
+                    return
+        except (ConnectionError, RuntimeError) as exc:
+            log.event("agent_channel_lost", agent_id=self.agent_id, error=type(exc).__name__)
+
+
+def coalesce(batch: list[internal.MasterToAgent]) -> list[internal.MasterToAgent]:
+    """Merge neighbouring RunTasks and AcknowledgeUpdates; keep the order of everything else."""
+    out: list[internal.MasterToAgent] = []
+    for message in batch:
+        last = out[-1] if out else None
+        if isinstance(message, internal.RunTasks) and isinstance(last, internal.RunTasks):
+            out[-1] = internal.RunTasks(last.launches + message.launches)
+        elif isinstance(message, internal.AcknowledgeUpdates) and isinstance(last, internal.AcknowledgeUpdates):
+            out[-1] = internal.AcknowledgeUpdates(last.acks + message.acks)
+        else:
+            out.append(message)
+    return out

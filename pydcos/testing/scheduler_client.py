@@ -1,0 +1,128 @@
+"""A minimal Mesos v1 scheduler HTTP client for tests and benchmarks (raw JSON, no callbacks).
+
+>>> async with SchedulerClient("http://127.0.0.1:5050", {"user": "root", "name": "t"}) as s:  # doctest: +SKIP
+...     offers = await s.next_event("OFFERS")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from pydcos.mesos.v1.recordio import RecordIODecoder
+
+Json = dict[str, Any]
+
+
+class SchedulerClient:
+    def __init__(self, master_url: str, framework_info: Json, *, framework_id: str | None = None,
+                 auto_ack: bool = True) -> None:
+        self.master_url = master_url.rstrip("/")
+        self.framework_info = dict(framework_info)
+        self.framework_id = framework_id
+        self.stream_id: str | None = None
+        self.auto_ack = auto_ack
+        self.events: asyncio.Queue[Json] = asyncio.Queue()
+        self.updates: list[Json] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._response: aiohttp.ClientResponse | None = None
+        self.closed = asyncio.Event()
+
+    async def __aenter__(self) -> SchedulerClient:
+        await self.subscribe()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def subscribe(self) -> Json:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=5))
+        body: Json = {"type": "SUBSCRIBE", "subscribe": {"framework_info": self.framework_info}}
+        if self.framework_id:
+            body["framework_id"] = {"value": self.framework_id}
+            body["subscribe"]["framework_info"] = {**self.framework_info, "id": {"value": self.framework_id}}
+        response = await self._session.post(f"{self.master_url}/api/v1/scheduler", json=body)
+        if response.status != 200:
+            text = await response.text()
+            await self._session.close()
+            raise RuntimeError(f"SUBSCRIBE answered {response.status}: {text}")
+        self._response = response
+        self.stream_id = response.headers["Mesos-Stream-Id"]
+        self._reader = asyncio.ensure_future(self._read(response))
+        subscribed = await self.next_event("SUBSCRIBED")
+        self.framework_id = subscribed["subscribed"]["framework_id"]["value"]
+        return subscribed
+
+    async def _read(self, response: aiohttp.ClientResponse) -> None:
+        decoder = RecordIODecoder()
+        try:
+            async for chunk in response.content.iter_any():
+                for record in decoder.feed(chunk):
+                    event = msgspec.json.decode(record)
+                    if event.get("type") == "UPDATE":
+                        status = event["update"]["status"]
+                        self.updates.append(status)
+                        if self.auto_ack and "uuid" in status:
+                            await self.call("ACKNOWLEDGE", acknowledge={
+                                "agent_id": status["agent_id"], "task_id": status["task_id"],
+                                "uuid": status["uuid"]})
+                    await self.events.put(event)
+        except (aiohttp.ClientError, ConnectionError):
+            pass
+        finally:
+            self.closed.set()
+
+    async def call(self, kind: str, **payload: Any) -> int:
+        assert self._session is not None
+        body: Json = {"type": kind, "framework_id": {"value": self.framework_id}, **payload}
+        headers = {"Mesos-Stream-Id": self.stream_id or ""}
+        async with self._session.post(f"{self.master_url}/api/v1/scheduler", json=body,
+                                      headers=headers) as response:
+            await response.read()
+            return response.status
+
+    async def next_event(self, kind: str | None = None, timeout: float = 10.0) -> Json:
+        """The next event (of `kind`, skipping others), or TimeoutError."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.events.get()
+                if kind is None or event.get("type") == kind:
+                    return event
+
+    async def wait_update(self, task_id: str, states: set[str], timeout: float = 10.0) -> Json:
+        async with asyncio.timeout(timeout):
+            while True:
+                for status in self.updates:
+                    if status["task_id"]["value"] == task_id and status["state"] in states:
+                        return status
+                await self.next_event("UPDATE", timeout=timeout)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._response is not None:
+            self._response.close()
+        if self._session is not None:
+            await self._session.close()
+
+
+def command_task(task_id: str, agent_id: str, cmd: str, cpus: float = 0.1, mem: float = 32.0,
+                 **extra: Any) -> Json:
+    return {
+        "name": task_id,
+        "task_id": {"value": task_id},
+        "agent_id": {"value": agent_id},
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}},
+        ],
+        "command": {"value": cmd},
+        **extra,
+    }
