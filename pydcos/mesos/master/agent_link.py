@@ -73,7 +73,7 @@ def _decode(data: bytes | str) -> internal.AgentToMaster | None:
     try:
         message: internal.AgentToMaster = internal.AGENT_TO_MASTER.decode(data)
         return message
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         return None
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
 
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from pydcos.core.log import get_logger
 from pydcos.mesos import internal
 from pydcos.mesos.master import agent_link, operator_api, scheduler_api
 from pydcos.mesos.master.service import MASTER, Master
+
+log = get_logger("pydcos.master.http")
 
 
 async def root(request: web.Request) -> web.Response:
@@ -14,8 +20,22 @@ async def root(request: web.Request) -> web.Response:
     return web.Response(text="pydcos Mesos master\n")
 
 
+@web.middleware
+async def count_unhandled(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one catch-all: our bug, not the client's. Log it, count it, answer 500."""
+    try:
+        return await handler(request)
+    except (web.HTTPException, asyncio.CancelledError):
+        raise
+    except Exception:
+        master = request.app[MASTER]
+        master.unhandled_errors += 1
+        log.exception("unhandled_error", path=request.path, method=request.method)
+        return web.Response(status=500, text="Internal error; see the master log")
+
+
 def make_app(master: Master) -> web.Application:
-    app = web.Application(client_max_size=scheduler_api.MAX_BODY)
+    app = web.Application(client_max_size=scheduler_api.MAX_BODY, middlewares=[count_unhandled])
     app[MASTER] = master
     r = app.router
     r.add_post("/api/v1/scheduler", scheduler_api.scheduler)

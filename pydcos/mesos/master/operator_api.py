@@ -144,18 +144,26 @@ async def files_read(request: web.Request) -> web.Response:
     master: Master = request.app[MASTER]
     if request.query.get("path") != "/master/log":
         raise web.HTTPNotFound(text="No such file or directory")
-    if not master.config.log_file or not os.path.isfile(master.config.log_file):
-        raise web.HTTPNotFound(text="The master log is not available (no --log-file)")
     offset = _signed_arg(request, "offset", -1)
     length = _signed_arg(request, "length", -1)
-    size = os.path.getsize(master.config.log_file)
+    path = master.config.log_file
+    size = await asyncio.to_thread(_size, path) if path else None
+    if path is None or size is None:
+        raise web.HTTPNotFound(text="The master log is not available (no --log-file)")
     if offset == -1:
         return json_response({"data": "", "offset": size})
     if offset < 0 or length < -1:
         raise web.HTTPBadRequest(text="Negative offset or length provided")
     count = MAX_READ if length == -1 else min(length, MAX_READ)
-    data = await asyncio.to_thread(_read_at, master.config.log_file, offset, count)
+    data = await asyncio.to_thread(_read_at, path, offset, count)
     return json_response({"data": data.decode("utf-8", "replace"), "offset": offset})
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
 
 
 def _read_at(path: str, offset: int, count: int) -> bytes:
@@ -187,7 +195,7 @@ async def operator_v1(request: web.Request) -> web.StreamResponse:
     master: Master = request.app[MASTER]
     try:
         call = msgspec.json.decode(await request.read())
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise web.HTTPBadRequest(text=f"Failed to parse body into JSON: {exc}") from None
     kind = call.get("type") if isinstance(call, dict) else None
     if not isinstance(kind, str):

@@ -36,7 +36,7 @@ async def scheduler(request: web.Request) -> web.StreamResponse:
         call = v1.CALL_DECODER.decode(body)
     except msgspec.ValidationError as exc:
         return bad_request(f"Failed to validate scheduler::Call: {exc}")
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return bad_request(f"Failed to parse body into JSON: {exc}")
     problem = v1.call_problem(call)
     if problem is not None:

@@ -22,7 +22,6 @@ from pydcos.mesos.master.config import MasterConfig
 from pydcos.mesos.master.registry import (
     AgentEntry,
     CloseStream,
-    DisconnectAgent,
     FrameworkEntry,
     Instruction,
     OfferEntry,
@@ -35,7 +34,6 @@ from pydcos.mesos.v1.messages import (
     Address,
     Error,
     Event,
-    Failure,
     FrameworkInfo,
     Id,
     MasterInfo,
