@@ -32,6 +32,7 @@ class SchedulerClient:
         self._reader: asyncio.Task[None] | None = None
         self._response: aiohttp.ClientResponse | None = None
         self.closed = asyncio.Event()
+        self._acks: set[asyncio.Future[int]] = set()
 
     async def __aenter__(self) -> SchedulerClient:
         await self.subscribe()
@@ -68,9 +69,13 @@ class SchedulerClient:
                         status = event["update"]["status"]
                         self.updates.append(status)
                         if self.auto_ack and "uuid" in status:
-                            await self.call("ACKNOWLEDGE", acknowledge={
+                            # Acknowledge without holding up the stream: a slow ack must not
+                            # delay the events behind it.
+                            ack = asyncio.ensure_future(self.call("ACKNOWLEDGE", acknowledge={
                                 "agent_id": status["agent_id"], "task_id": status["task_id"],
-                                "uuid": status["uuid"]})
+                                "uuid": status["uuid"]}))
+                            self._acks.add(ack)
+                            ack.add_done_callback(self._acks.discard)
                     await self.events.put(event)
         except (aiohttp.ClientError, ConnectionError):
             pass
@@ -103,6 +108,8 @@ class SchedulerClient:
                 await self.next_event("UPDATE", timeout=timeout)
 
     async def close(self) -> None:
+        for ack in list(self._acks):
+            ack.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

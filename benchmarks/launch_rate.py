@@ -1,0 +1,97 @@
+"""Launch rate: 2,000 command tasks (`true`) through the whole path, against the OS's own limit.
+
+A framework on the v1 scheduler API launches 2,000 tasks on a local cluster of 2 agents
+(`pydcos cluster up`, real processes) and waits for every TASK_FINISHED, acknowledging each
+update. In the same run it measures the machine's own spawn-and-reap rate for `true`: the faster
+of plain asyncio subprocesses and batches of os.posix_spawn + waitpid. Prints one line:
+
+    launch_rate tasks=2000 ours_per_s=... os_per_s=... (best of asyncio=..., posix_spawn=...) ratio=...
+
+Goal: ratio >= 0.5.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pydcos.testing.cluster import run_local_cluster  # noqa: E402
+from pydcos.testing.scheduler_client import SchedulerClient, command_task  # noqa: E402
+
+TASKS = int(os.environ.get("LAUNCH_RATE_TASKS", "2000"))
+BATCH = 200
+TRUE = "/bin/true"
+
+
+async def asyncio_rate(n: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, n, BATCH):
+        procs = [await asyncio.create_subprocess_exec(TRUE) for _ in range(min(BATCH, n - i))]
+        await asyncio.gather(*(p.wait() for p in procs))
+    return n / (time.perf_counter() - start)
+
+
+def posix_spawn_rate(n: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, n, BATCH):
+        pids = [os.posix_spawn(TRUE, [TRUE], os.environ) for _ in range(min(BATCH, n - i))]
+        for pid in pids:
+            os.waitpid(pid, 0)
+    return n / (time.perf_counter() - start)
+
+
+async def framework_rate(master_url: str, n: int) -> float:
+    pending = [f"t{i}" for i in range(n)]
+    finished = 0
+    done = asyncio.Event()
+    async with SchedulerClient(master_url, {"user": "root", "name": "launch-rate"}) as s:
+        start = time.perf_counter()
+
+        async def watch() -> None:
+            nonlocal finished
+            while finished < n:
+                event = await s.next_event(timeout=120)
+                if event["type"] == "OFFERS":
+                    for offer in event["offers"]["offers"]:
+                        await launch(offer)
+                elif event["type"] == "UPDATE":
+                    state = event["update"]["status"]["state"]
+                    if state == "TASK_FINISHED":
+                        finished += 1
+                    elif state not in ("TASK_RUNNING", "TASK_STARTING", "TASK_STAGING"):
+                        raise RuntimeError(f"task ended {state}: {event['update']['status']}")
+            done.set()
+
+        async def launch(offer: dict) -> None:  # type: ignore[type-arg]
+            cpus = sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == "cpus")
+            mem = sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == "mem")
+            fit = int(min(cpus / 0.01, mem / 1.0))
+            batch = [pending.pop() for _ in range(min(fit, len(pending)))]
+            agent_id = offer["agent_id"]["value"]
+            tasks = [command_task(t, agent_id, TRUE, cpus=0.01, mem=1.0) for t in batch]
+            ops = [{"type": "LAUNCH", "launch": {"task_infos": tasks}}] if tasks else []
+            await s.call("ACCEPT", accept={"offer_ids": [offer["id"]], "operations": ops,
+                                           "filters": {"refuse_seconds": 0.01}})
+
+        await asyncio.wait_for(watch(), 600)
+        elapsed = time.perf_counter() - start
+    return n / elapsed
+
+
+async def main() -> None:
+    base_asyncio = await asyncio_rate(TASKS)
+    base_spawn = posix_spawn_rate(TASKS)
+    with run_local_cluster(agents=2, public_agents=0) as cluster:
+        ours = await framework_rate(cluster.mesos_url, TASKS)
+    best = max(base_asyncio, base_spawn)
+    print(f"launch_rate tasks={TASKS} ours_per_s={ours:.0f} os_per_s={best:.0f} "
+          f"(best of asyncio={base_asyncio:.0f}, posix_spawn={base_spawn:.0f}) ratio={ours / best:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
