@@ -239,10 +239,11 @@ class MasterState:
         return self._rescind_offers(fw.offers, notify=False)
 
     def teardown(self, framework_id: str, message: str = "Framework torn down") -> list[Instruction]:
-        fw = self.frameworks.pop(framework_id, None)
+        fw = self.frameworks.get(framework_id)
         if fw is None:
             return []
         out = self._rescind_offers(fw.offers, notify=False)
+        del self.frameworks[framework_id]
         if fw.connected and fw.stream_id is not None:
             out.append(SendEvent(framework_id, Event(type="ERROR", error=Error(message))))
             out.append(CloseStream(framework_id, fw.stream_id))
@@ -345,6 +346,8 @@ class MasterState:
                 assert task.framework_id == fw.id
                 if task.agent_id in self.agents and task.state not in TERMINAL_STATES:
                     assert (fw.id, task.task_id) in self.agents[task.agent_id].task_keys, task.task_id
+        for done in self.completed_frameworks:
+            assert not done.offers and not done.tasks, done.id
         for agent in self.agents.values():
             for fid, tid in agent.task_keys:
                 assert self._task(fid, tid) is not None, (fid, tid)

@@ -235,6 +235,8 @@ def test_failover_timeout_tears_down_and_kills() -> None:
     fid = subscribe(state, failover_timeout=10.0)
     [offer] = offers_of(state.allocate(), fid)
     launch(state, fid, offer, task("t1", aid))
+    clock.advance(5.0)
+    assert offers_of(state.allocate(), fid)  # an outstanding offer at teardown time
     state.disconnected(fid, "stream-fw")
     clock.advance(9.0)
     assert state.tick() == []
@@ -242,6 +244,7 @@ def test_failover_timeout_tears_down_and_kills() -> None:
     out = state.tick()
     assert [type(i.message) for i in out if isinstance(i, SendToAgent)] == [internal.ShutdownFramework]
     assert fid not in state.frameworks and state.completed_frameworks[-1].id == fid
+    state.validate()
     assert state.subscribe(v1.FrameworkInfo(user="root", name="fw"), fid, "x") == (None, [])
 
 

@@ -1,0 +1,1 @@
+"""The `pydcos` command: one module per noun (`cluster.py`, ...), one function per verb."""
