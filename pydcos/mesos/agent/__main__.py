@@ -1,0 +1,109 @@
+"""`python -m pydcos.mesos.agent`: run one agent until SIGTERM or SIGINT.
+
+    python -m pydcos.mesos.agent --ip 127.0.0.1 --master 127.0.0.1:5050 --work-dir /tmp/a1 \\
+        --resources "cpus:4;mem:4096;disk:10000;ports:[31000-31999]" --attributes "rack:r1"
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from pydcos.core.log import get_logger, setup_logging
+from pydcos.mesos.agent.config import AgentConfig, parse_attributes
+from pydcos.mesos.agent.service import Agent
+from pydcos.mesos.resources import Resources
+
+log = get_logger("pydcos.agent")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = AgentConfig()
+    p = argparse.ArgumentParser(prog="python -m pydcos.mesos.agent", description="pydcos Mesos agent")
+    p.add_argument("--ip", default=d.ip, help="address to bind and advertise")
+    p.add_argument("--port", type=int, default=d.port, help="HTTP port (0 = any free port)")
+    p.add_argument("--master", default=d.master, help="master host:port (comma list for several)")
+    p.add_argument("--work-dir", default=d.work_dir, help="sandboxes live under WORK/slaves")
+    p.add_argument("--resources", default=None,
+                   help='e.g. "cpus:4;mem:4096;disk:10000;ports:[31000-31999]"; missing ones detected')
+    p.add_argument("--attributes", default=d.attributes, help='e.g. "rack:r1;zone:a"')
+    p.add_argument("--zone", choices=["private", "public"], default=d.zone)
+    p.add_argument("--default-role", default=None,
+                   help="role all resources are reserved to (default: slave_public in the public zone, else *)")
+    p.add_argument("--hostname", default=None, help="name tasks are reached by (default: --ip)")
+    p.add_argument("--log-file", default=None, help="log here (served as /slave/log) instead of stderr")
+    p.add_argument("--log-level", default=d.log_level)
+    p.add_argument("--no-switch-user", action="store_true", help="run every task as the agent's user")
+    p.add_argument("--registration-backoff", type=float, default=d.registration_backoff_s)
+    p.add_argument("--registration-backoff-max", type=float, default=d.registration_backoff_max_s)
+    p.add_argument("--heartbeat", type=float, default=d.heartbeat_s, help="master link ping interval (s)")
+    p.add_argument("--status-update-retry", type=float, default=d.status_update_retry_s)
+    p.add_argument("--status-update-retry-max", type=float, default=d.status_update_retry_max_s)
+    p.add_argument("--kill-grace", type=float, default=d.kill_grace_s, help="default SIGTERM->SIGKILL (s)")
+    p.add_argument("--executor-shutdown-grace", type=float, default=d.executor_shutdown_grace_s)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> AgentConfig:
+    if args.resources is not None:
+        Resources.parse(args.resources)  # fail at start, not at the first task
+    parse_attributes(args.attributes)
+    return AgentConfig(
+        ip=args.ip,
+        port=args.port,
+        master=args.master,
+        work_dir=args.work_dir,
+        resources=args.resources,
+        attributes=args.attributes,
+        zone=args.zone,
+        default_role=args.default_role,
+        hostname=args.hostname,
+        log_file=args.log_file,
+        log_level=args.log_level.upper(),
+        switch_user=not args.no_switch_user,
+        registration_backoff_s=args.registration_backoff,
+        registration_backoff_max_s=args.registration_backoff_max,
+        heartbeat_s=args.heartbeat,
+        status_update_retry_s=args.status_update_retry,
+        status_update_retry_max_s=args.status_update_retry_max,
+        kill_grace_s=args.kill_grace,
+        executor_shutdown_grace_s=args.executor_shutdown_grace,
+    )
+
+
+async def serve(config: AgentConfig) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    agent = Agent(config)
+    await agent.start()
+    try:
+        await stop.wait()
+        log.event("agent_stopping", reason="signal")
+    finally:
+        await agent.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    setup_logging(config.log_level, config.log_file)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""The agent daemon: wires the master link, the containerizer, the status update manager, the
+bookkeeping and the HTTP API together. The only place here that owns sockets and tasks.
+
+    master --RunTasks/KillTask/Acks--> MasterLink --> Agent.on_message
+        RunTask  -> task_launch (pure) -> Containerizer.launch -> TASK_RUNNING
+        exit     -> task_status (pure) -> TASK_FINISHED/FAILED/KILLED
+        statuses -> AgentState (pure) + StatusUpdateManager (pure) -> Forward -> one frame per turn
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from typing import Any
+
+from aiohttp import web
+
+from pydcos.core.clock import Clock, SystemClock
+from pydcos.core.ids import new_uuid, status_uuid
+from pydcos.core.log import get_logger
+from pydcos.mesos import internal
+from pydcos.mesos.agent import status_updates as su
+from pydcos.mesos.agent.config import (
+    MESOS_VERSION,
+    AgentConfig,
+    agent_resources,
+    attributes_json,
+    detect_resources,
+    flags_json,
+    parse_attributes,
+)
+from pydcos.mesos.agent.containerizer import Containerizer, agent_user
+from pydcos.mesos.agent.files import FileRoots
+from pydcos.mesos.agent.http_api import make_app
+from pydcos.mesos.agent.master_link import MasterLink
+from pydcos.mesos.agent.state import AgentState
+from pydcos.mesos.agent.state_json import AgentIdentity, metrics_json, state_json
+from pydcos.mesos.agent.task_launch import sandboxes_root
+from pydcos.mesos.agent.tasks import TaskRunner
+from pydcos.mesos.resources import Resources
+from pydcos.mesos.v1.messages import AgentInfo, Id, TaskStatus
+
+log = get_logger("pydcos.agent")
+
+# A burst of status updates is split into frames of at most this many updates, so one frame
+# stays well under the WebSocket message limits of the master.
+MAX_UPDATES_PER_FRAME = 1000
+
+
+class Agent:
+    """One agent. `start()` binds HTTP and starts the master link; `close()` kills the tasks
+    (there is no recovery of running tasks across restarts yet) and stops everything."""
+
+    def __init__(self, config: AgentConfig, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        if config.resources is not None and {"cpus", "mem", "disk", "ports"} <= _names(config.resources):
+            detected = Resources()
+        else:
+            detected = detect_resources(config.work_dir)
+        self.total = agent_resources(config.resources, detected)
+        self.attributes = parse_attributes(config.attributes)
+        self.state = AgentState(
+            max_completed_frameworks=config.max_completed_frameworks,
+            max_completed_executors_per_framework=config.max_completed_executors_per_framework,
+            max_completed_tasks_per_executor=config.max_completed_tasks_per_executor,
+        )
+        self.updates = su.StatusUpdateManager(
+            clock=self.clock,
+            first_retry_s=config.status_update_retry_s,
+            max_retry_s=config.status_update_retry_max_s,
+        )
+        self.link = MasterLink(config, self)
+        self.master_id: str | None = None
+        self.registered = asyncio.Event()
+        self.start_time = self.clock.wall()
+        self.counters: dict[str, float] = {
+            "agent/unhandled_errors_total": 0.0,
+            "slave/valid_status_updates": 0.0,
+            "slave/status_update_retries": 0.0,
+            "slave/invalid_framework_messages": 0.0,
+        }
+        self._agent_id: str | None = None
+        self._port = config.port
+        self._closed = False
+        self._runner: web.AppRunner | None = None
+        self._tasks: TaskRunner | None = None
+        self._outgoing: list[internal.StatusUpdate] = []
+        self._flush_scheduled = False
+        self._retry_wake = asyncio.Event()
+        self._retry_task: asyncio.Task[None] | None = None
+        self._roots = FileRoots.make(sandboxes_root(config.work_dir))
+
+    # --- public surface -----------------------------------------------------------------
+
+    @property
+    def agent_id(self) -> str | None:
+        return self._agent_id
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.ip}:{self._port}"
+
+    @property
+    def tasks(self) -> TaskRunner:
+        assert self._tasks is not None, "start() first"
+        return self._tasks
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        os.makedirs(sandboxes_root(self.config.work_dir), exist_ok=True)
+        # Resolved once the directory exists, so a symlinked work dir is checked by its real path.
+        log_file = self.config.log_file
+        self._roots = FileRoots.make(
+            sandboxes_root(self.config.work_dir), {"/slave/log": log_file} if log_file else {}
+        )
+        sock = _bind(self.config.ip, self.config.port)
+        self._port = sock.getsockname()[1]
+        self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+        self._tasks = TaskRunner(
+            config=self.config,
+            clock=self.clock,
+            agent=self,
+            containerizer_factory=lambda on_exit: Containerizer(
+                loop, on_exit, reap_orphans=self.config.reap_orphans
+            ),
+        )
+        self._retry_task = asyncio.create_task(self._retry_loop(), name="agent-update-retries")
+        await self.link.start()
+        log.event("agent_started", url=self.url, master=self.config.master, work_dir=self.config.work_dir,
+                  resources=self.total.render(), role=self.config.role)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._tasks is not None:
+            await self._tasks.shutdown(self.config.executor_shutdown_grace_s)
+        await self.link.close()
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry_task
+            self._retry_task = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tasks is not None:
+            self._tasks.close()
+        log.event("agent_stopped", agent_id=self._agent_id or "")
+
+    async def __aenter__(self) -> Agent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- status updates -----------------------------------------------------------------
+
+    def produce(self, framework_id: str, status: TaskStatus) -> None:
+        """Record a new status of a task and queue it for the master (called by TaskRunner)."""
+        self.state.update_status(framework_id, status)
+        self.counters["slave/valid_status_updates"] += 1
+        self._apply(self.updates.handle(su.UpdateProduced(internal.StatusUpdate(framework_id, status))))
+
+    def new_status_uuid(self) -> str:
+        return status_uuid()
+
+    def new_container_id(self) -> str:
+        return new_uuid()
+
+    def _apply(self, instructions: list[su.Instruction]) -> None:
+        for instruction in instructions:
+            if isinstance(instruction, su.Forward):
+                self._outgoing.append(instruction.update)
+            elif isinstance(instruction, su.StreamCompleted):
+                self.state.terminal_acknowledged(instruction.framework_id, instruction.task_id)
+            else:
+                log.debug("status_update_event_ignored", reason=instruction.reason,
+                          framework_id=instruction.framework_id, task_id=instruction.task_id)
+        if self._outgoing and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._retry_wake.set()
+
+    def _flush(self) -> None:
+        """Everything forwarded during one loop turn goes out together."""
+        self._flush_scheduled = False
+        outgoing, self._outgoing = self._outgoing, []
+        for i in range(0, len(outgoing), MAX_UPDATES_PER_FRAME):
+            self.link.send(internal.StatusUpdates(outgoing[i : i + MAX_UPDATES_PER_FRAME]))
+
+    async def _retry_loop(self) -> None:
+        while True:
+            deadline = self.updates.next_deadline()
+            self._retry_wake.clear()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and close() would then wait forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._retry_wake.wait()
+            try:
+                instructions = self.updates.handle(su.Tick())
+            except Exception:  # a bug here must not stop all future retries
+                log.exception("status_update_tick_failed")
+                continue
+            self.counters["slave/status_update_retries"] += sum(isinstance(i, su.Forward) for i in instructions)
+            self._apply(instructions)
+
+    # --- master link handler ------------------------------------------------------------
+
+    def registration(self) -> internal.RegisterAgent:
+        info = AgentInfo(
+            hostname=self.config.advertised_hostname,
+            port=self._port,
+            id=Id(self._agent_id) if self._agent_id else None,
+            resources=self.total.to_v1(self.config.role),
+            attributes=self.attributes,
+        )
+        return internal.RegisterAgent(
+            info=info,
+            ip=self.config.ip,
+            port=self._port,
+            zone=self.config.zone,
+            version=MESOS_VERSION,
+            agent_id=self._agent_id,
+            frameworks=[fw.info for fw in self.state.frameworks.values()],
+            tasks=[
+                internal.TaskRecord(
+                    framework_id=t.framework_id,
+                    executor_id=t.executor_id,
+                    task=t.info,
+                    state=t.state,
+                    status=t.statuses[-1] if t.statuses else None,
+                )
+                for t in self.state.live_tasks()
+            ],
+        )
+
+    def on_registered(self, msg: internal.AgentRegistered) -> None:
+        if self._agent_id is not None and msg.agent_id != self._agent_id:
+            log.warning("agent_id_changed", old=self._agent_id, new=msg.agent_id)
+        reregistered = self._agent_id is not None
+        self._agent_id = msg.agent_id
+        self.master_id = msg.master_id
+        self.registered.set()
+        log.event("agent_registered", agent_id=msg.agent_id, master_id=msg.master_id,
+                  master=self.link.master or "", reregistered=reregistered)
+        self._apply(self.updates.handle(su.Connected()))
+
+    def on_disconnected(self) -> None:
+        self.registered.clear()
+        log.event("agent_disconnected", agent_id=self._agent_id or "")
+        self._apply(self.updates.handle(su.Disconnected()))
+
+    async def on_message(self, msg: internal.MasterToAgent) -> None:
+        tasks = self.tasks
+        if isinstance(msg, internal.RunTasks):
+            await tasks.run_tasks(msg.launches)
+        elif isinstance(msg, internal.KillTask):
+            tasks.kill_task(msg.framework_id, msg.task_id, msg.kill_policy)
+        elif isinstance(msg, internal.AcknowledgeUpdates):
+            self._apply(self.updates.handle(*(su.AckReceived(a.framework_id, a.task_id, a.uuid) for a in msg.acks)))
+        elif isinstance(msg, internal.ShutdownFramework):
+            tasks.shutdown_framework(msg.framework_id)
+        elif isinstance(msg, internal.ShutdownExecutor):
+            tasks.shutdown_executor(msg.framework_id, msg.executor_id)
+        elif isinstance(msg, internal.FrameworkToExecutor):
+            self.counters["slave/invalid_framework_messages"] += 1
+            log.event("framework_message_dropped", framework_id=msg.framework_id,
+                      executor_id=msg.executor_id, reason="command executors take no messages")
+        elif isinstance(msg, internal.Refused):
+            log.warning("agent_refused_while_registered", message=msg.message)
+        else:
+            log.event("master_message_ignored", type=type(msg).__name__)
+
+    # --- HTTP view ----------------------------------------------------------------------
+
+    def identity(self) -> AgentIdentity:
+        master = self.link.master or (self.config.masters[0] if self.config.masters else "")
+        return AgentIdentity(
+            agent_id=self._agent_id or "",
+            ip=self.config.ip,
+            port=self._port,
+            hostname=self.config.advertised_hostname,
+            role=self.config.role,
+            total=self.total,
+            attributes=attributes_json(self.attributes),
+            flags=flags_json(self.config, self.total, self._port),
+            master_hostname=master.rsplit(":", 1)[0],
+            start_time=self.start_time,
+            log_file=self.config.log_file,
+        )
+
+    def state_document(self) -> dict[str, Any]:
+        return state_json(self.identity(), self.state)
+
+    def metrics_snapshot(self) -> dict[str, float]:
+        counters = dict(self.counters)
+        counters["agent/status_updates_pending"] = float(self.updates.pending_count())
+        counters["agent/master_connections"] = float(self.link.connections)
+        counters["agent/bad_master_frames"] = float(self.link.bad_frames)
+        return metrics_json(self.identity(), self.state, registered=self.registered.is_set(),
+                            now=self.clock.wall(), counters=counters)
+
+    def file_roots(self) -> FileRoots:
+        return self._roots
+
+    def executor_directories(self) -> list[str]:
+        return [e.directory for fw in self.state.frameworks.values() for e in fw.executors.values()]
+
+    def count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0.0) + 1
+
+    @property
+    def agent_user(self) -> str:
+        return agent_user()
+
+
+def _names(resources: str) -> set[str]:
+    parsed = Resources.parse(resources)
+    return set(parsed.scalars) | set(parsed.ranges) | set(parsed.sets)
+
+
+def _bind(ip: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,114 @@
+"""From a RunTask to what to start, or why not: ids, sandbox layout, argv, user. Pure.
+
+    WORK/slaves/<agent_id>/frameworks/<framework_id>/executors/<executor_id>/runs/<container_id>
+
+>>> sandbox_path("/w", "S0", "F0", "t1", "c1")
+'/w/slaves/S0/frameworks/F0/executors/t1/runs/c1'
+>>> command_argv(CommandInfo(value="echo hi"))
+('/bin/sh', ['sh', '-c', 'echo hi'])
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pydcos.mesos.agent.errors import InvalidTask
+from pydcos.mesos.v1.messages import CommandInfo, FrameworkInfo, TaskInfo
+
+SHELL = "/bin/sh"
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """Everything the containerizer needs to start one command task."""
+
+    executable: str  # a path, or a name looked up on the task's PATH
+    argv: list[str]
+    env: dict[str, str]
+    sandbox: str
+    user: str | None  # None = run as the agent's user
+
+
+def sandboxes_root(work_dir: str) -> str:
+    return os.path.join(work_dir, "slaves")
+
+
+def sandbox_path(work_dir: str, agent_id: str, framework_id: str, executor_id: str, container_id: str) -> str:
+    return os.path.join(
+        sandboxes_root(work_dir), agent_id, "frameworks", framework_id, "executors", executor_id,
+        "runs", container_id,
+    )
+
+
+def id_problem(kind: str, value: str) -> str | None:
+    """Why an id cannot name a sandbox directory, or None. Mesos rejects the same ids."""
+    if not value:
+        return f"{kind} must not be empty"
+    if value in (".", ".."):
+        return f"{kind} '{value}' is not allowed"
+    if "/" in value or "\0" in value or any(c.isspace() for c in value):
+        return f"{kind} '{value}' contains '/', NUL or whitespace"
+    if len(value) > 255:
+        return f"{kind} is longer than 255 characters"
+    return None
+
+
+def check_task(framework: FrameworkInfo, task: TaskInfo) -> None:
+    """Raise InvalidTask when this agent cannot run the task at all."""
+    if task.executor is not None:
+        raise InvalidTask(
+            "Tasks with a custom executor are not supported by this agent yet "
+            "(only command tasks are)"
+        )
+    if task.command is None:
+        raise InvalidTask("Task has neither 'command' nor 'executor'")
+    if task.container is not None and task.container.get("type", "MESOS") != "MESOS":
+        raise InvalidTask(f"Container type {task.container.get('type')} is not supported by this agent yet")
+    if task.command.uris:
+        raise InvalidTask("Fetching 'command.uris' is not supported by this agent yet")
+    if not task.command.value:
+        raise InvalidTask("Task's 'command.value' is missing or empty")
+    if "\0" in task.command.value or any("\0" in a for a in task.command.arguments):
+        raise InvalidTask("Task's command contains a NUL byte")
+    fw_id = framework.id.value if framework.id else ""
+    for kind, value in (("Framework id", fw_id), ("Task id", task.task_id.value)):
+        problem = id_problem(kind, value)
+        if problem:
+            raise InvalidTask(problem)
+
+
+def command_argv(command: CommandInfo) -> tuple[str, list[str]]:
+    """(executable, argv): `/bin/sh -c value` for shell commands; `value` run with `arguments`
+    as its argv otherwise (argv[0] defaults to the value, as Mesos does)."""
+    value = command.value or ""
+    if command.shell:
+        return SHELL, ["sh", "-c", value]
+    return value, list(command.arguments) if command.arguments else [value]
+
+
+def task_user(framework: FrameworkInfo, task: TaskInfo) -> str | None:
+    """The user the task asks to run as: its command's, else its framework's; None = unset."""
+    if task.command is not None and task.command.user:
+        return task.command.user
+    return framework.user or None
+
+
+def effective_user(requested: str | None, agent_user: str, *, switch_user: bool, is_root: bool) -> str | None:
+    """The user to switch to, or None to stay the agent's own user. Only a root agent switches;
+    an agent running as someone else runs every task as itself.
+
+    >>> effective_user("nobody", "root", switch_user=True, is_root=True)
+    'nobody'
+    >>> effective_user("nobody", "alice", switch_user=True, is_root=False) is None
+    True
+    """
+    if not switch_user or not is_root or not requested or requested == agent_user:
+        return None
+    return requested
+
+
+def build_spec(*, task: TaskInfo, sandbox: str, env: dict[str, str], user: str | None) -> LaunchSpec:
+    assert task.command is not None  # check_task ran first
+    executable, argv = command_argv(task.command)
+    return LaunchSpec(executable=executable, argv=argv, env=env, sandbox=sandbox, user=user)
