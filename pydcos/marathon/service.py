@@ -1,0 +1,248 @@
+"""The marathon daemon's shell: HTTP server, Mesos link, store, event bus, health probes, timers,
+and the one place the core's instructions are carried out.
+
+    async with Marathon(MarathonConfig(port=0, master=master_url)) as m:
+        requests.post(m.url + "/v2/apps", json={...})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Coroutine, Iterable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from pydcos.core.clock import Clock, SystemClock
+from pydcos.core.ids import new_uuid
+from pydcos.core.log import get_logger
+from pydcos.marathon import storage
+from pydcos.marathon.config import MarathonConfig
+from pydcos.marathon.core import CallMesos, Instruction, MarathonCore, Persist
+from pydcos.marathon.errors import Unavailable
+from pydcos.marathon.event_bus import EventBus
+from pydcos.marathon.events import Emit
+from pydcos.marathon.health import Probe
+from pydcos.marathon.health_probes import run_probe
+from pydcos.marathon.mesos_link import Disconnected, MesosLink, Subscribed
+from pydcos.mesos.v1 import messages as v1
+from pydcos.store import MemoryStore, SqliteStore, Store
+
+log = get_logger("pydcos.marathon")
+STORE_FILE = "marathon.db"
+
+
+class Marathon:
+    """One Marathon. `start()` loads the state, binds HTTP and connects to Mesos; `close()` stops
+    everything (tasks keep running: the framework fails over when Marathon comes back)."""
+
+    def __init__(self, config: MarathonConfig, *, clock: Clock | None = None, store: Store | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.core = MarathonCore(config.core, self.clock, new_uuid)
+        self.bus = EventBus(config.max_event_queue)
+        self.core.listening = self.bus.listening
+        self.store: Store = store if store is not None else self._default_store()
+        self.persister = storage.Persister(self.store)
+        self.link: MesosLink | None = None
+        self.bound_port = config.port
+        self.unhandled_errors = 0
+        self.started_at = 0.0
+        self.counters: dict[str, int] = {}
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._probes: set[asyncio.Task[None]] = set()
+        self._http: aiohttp.ClientSession | None = None
+
+    def _default_store(self) -> Store:
+        if self.config.work_dir is None:
+            return MemoryStore()
+        return SqliteStore(Path(self.config.work_dir) / STORE_FILE)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.ip}:{self.bound_port}"
+
+    @property
+    def leader(self) -> str:
+        return f"{self.config.advertised_hostname}:{self.bound_port}"
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from pydcos.marathon.api import make_app
+
+        self.started_at = self.clock.wall()
+        self.core.restore(await storage.load(self.store))
+        self.persister.start()
+        self._runner = web.AppRunner(make_app(self), access_log=None, shutdown_timeout=1.0,
+                                     handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.ip, self.config.port, backlog=4096, reuse_address=True)
+        await site.start()
+        if self.config.port == 0:
+            self.bound_port = self._runner.addresses[0][1]
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.config.max_concurrent_probes))
+        self.link = MesosLink(
+            self.config.masters, self._framework_info(), framework_id=self.core.framework_id,
+            connect_timeout=self.config.connect_timeout, backoff_min=self.config.reconnect_backoff_min,
+            backoff_max=self.config.reconnect_backoff_max, heartbeat_misses=self.config.heartbeat_misses)
+        await self.link.start()
+        self.execute(self.core.drain())
+        self._spawn(self._mesos_loop())
+        self._spawn(self._timer_loop(self.config.tick_interval, self._tick))
+        self._spawn(self._timer_loop(self.config.health_interval, self._health_tick))
+        log.event("marathon_started", url=self.url, masters=",".join(self.config.masters),
+                  framework_id=self.core.framework_id or "", apps=len(self.core.root.apps))
+
+    async def close(self) -> None:
+        self.bus.close()
+        for task in list(self._tasks) + list(self._probes):
+            task.cancel()
+        for task in list(self._tasks) + list(self._probes):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.link is not None:
+            await self.link.close()
+            self.link = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        await self.persister.close()
+        await self.store.close()
+
+    async def __aenter__(self) -> Marathon:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _framework_info(self) -> v1.FrameworkInfo:
+        return v1.FrameworkInfo(
+            user=self.config.mesos_user, name=self.config.framework_name,
+            failover_timeout=self.config.failover_timeout, checkpoint=True, role=self.config.mesos_role,
+            hostname=self.config.advertised_hostname, webui_url=f"http://{self.leader}",
+            capabilities=[],
+        )
+
+    # --- carrying out instructions ------------------------------------------------------------
+
+    def execute(self, instructions: Iterable[Instruction]) -> None:
+        for instruction in instructions:
+            if isinstance(instruction, CallMesos):
+                self.count(f"mesos_calls_{instruction.call.type.lower()}")
+                if self.link is not None:
+                    self.link.send(instruction.call)
+            elif isinstance(instruction, Persist):
+                self.persister.write(instruction.key, instruction.value)
+            elif isinstance(instruction, Emit):
+                self.bus.publish(instruction)
+
+    async def commit(self) -> None:
+        """After an API change: carry out what it caused and wait until it is stored."""
+        self.execute(self.core.drain())
+        try:
+            await asyncio.wait_for(self.persister.flush(), self.config.store_timeout)
+        except TimeoutError as exc:
+            raise Unavailable(f"the change is not stored yet: the store did not answer within "
+                              f"{self.config.store_timeout:g}s") from exc
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    # --- loops ------------------------------------------------------------------------------
+
+    async def _mesos_loop(self) -> None:
+        assert self.link is not None
+        inbox = self.link.inbox
+        while True:
+            batch = [await inbox.get()]
+            # A burst (a thousand updates) is handled as one: the core settles once after it.
+            while not inbox.empty() and len(batch) < 5000:
+                batch.append(inbox.get_nowait())
+            for item in batch:
+                try:
+                    self._handle_link_event(item)
+                except Exception:
+                    self.unhandled_errors += 1
+                    log.exception("mesos_event_failed", kind=type(item).__name__)
+            try:
+                self.execute(self.core.drain())
+            except Exception:
+                self.unhandled_errors += 1
+                log.exception("core_settle_failed")
+
+    def _handle_link_event(self, item: Subscribed | Disconnected | v1.Event) -> None:
+        if isinstance(item, Subscribed):
+            self.core.subscribed(item.framework_id)
+        elif isinstance(item, Disconnected):
+            self.core.disconnected()
+        elif item.type == "OFFERS" and item.offers is not None:
+            self.count("offers_received", len(item.offers.offers))
+            self.core.offers(item.offers.offers)
+        elif item.type == "UPDATE" and item.update is not None:
+            status = item.update.status
+            self.count("status_updates")
+            self.core.status_update(status)
+            if status.uuid and status.agent_id is not None and self.link is not None:
+                self.link.send(v1.Call(type="ACKNOWLEDGE", acknowledge=v1.Acknowledge(
+                    agent_id=status.agent_id, task_id=status.task_id, uuid=status.uuid)))
+        elif item.type == "MESSAGE" and item.message is not None:
+            m = item.message
+            self.core.framework_message(m.agent_id.value, m.executor_id.value, m.data)
+        elif item.type == "ERROR":
+            self.core.framework_id = None
+            self.persister.write("/marathon/framework-id", None)
+        elif item.type == "FAILURE" and item.failure is not None:
+            agent = item.failure.agent_id.value if item.failure.agent_id else ""
+            log.event("agent_failure", agent_id=agent)
+
+    async def _timer_loop(self, interval: float, step: Any) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                step()
+            except Exception:
+                self.unhandled_errors += 1
+                log.exception("timer_failed", step=getattr(step, "__name__", "?"))
+
+    def _tick(self) -> None:
+        self.core.tick()
+        self.execute(self.core.drain())
+
+    def _health_tick(self) -> None:
+        for probe in self.core.due_probes():
+            if len(self._probes) >= self.config.max_concurrent_probes:
+                break
+            task = asyncio.ensure_future(self._probe(probe))
+            self._probes.add(task)
+            task.add_done_callback(self._probes.discard)
+
+    async def _probe(self, probe: Probe) -> None:
+        assert self._http is not None
+        ok, cause = await run_probe(self._http, probe)
+        self.count("health_checks_ok" if ok else "health_checks_failed")
+        self.core.probe_result(probe, ok, cause)
+        self.execute(self.core.drain())
+
+    def rss_bytes(self) -> int:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{os.getpid()}/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        return 0
+
+
+SERVICE = web.AppKey("marathon", Marathon)

@@ -1,0 +1,138 @@
+"""The Mesos TaskInfo for one instance of an app, as Marathon builds it. Pure.
+
+Besides the command and resources, a task carries the environment Marathon sets (`PORT0`, `HOST`,
+`MARATHON_APP_ID`, ...), its DiscoveryInfo and labels (for Mesos-DNS and Admin Router), the first
+COMMAND health check (the agent runs it) and the kill grace period.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydcos.marathon import ids
+from pydcos.marathon.model import AppDefinition, Container
+from pydcos.mesos.resources import RoleResources, to_v1
+from pydcos.mesos.v1 import messages as v1
+
+_NON_ENV = re.compile(r"[^A-Z0-9_]")
+
+
+def env_name(text: str) -> str:
+    return _NON_ENV.sub("_", text.upper())
+
+
+def task_environment(app: AppDefinition, task_id: str, host: str, host_ports: list[int]) -> dict[str, str]:
+    env = dict(app.env)
+    env.update({
+        "MESOS_TASK_ID": task_id,
+        "MARATHON_APP_ID": app.id,
+        "MARATHON_APP_VERSION": app.version,
+        "MARATHON_APP_RESOURCE_CPUS": f"{app.cpus:g}",
+        "MARATHON_APP_RESOURCE_MEM": f"{app.mem:g}",
+        "MARATHON_APP_RESOURCE_DISK": f"{app.disk:g}",
+        "MARATHON_APP_RESOURCE_GPUS": str(app.gpus),
+        "HOST": host,
+        "MARATHON_APP_LABELS": " ".join(env_name(k) for k in app.labels),
+    })
+    for key, value in app.labels.items():
+        env[f"MARATHON_APP_LABEL_{env_name(key)}"] = value
+    if app.container is not None and app.container.docker is not None and app.container.docker.image:
+        env["MARATHON_APP_DOCKER_IMAGE"] = app.container.docker.image
+    if host_ports:
+        env["PORTS"] = ",".join(str(p) for p in host_ports)
+        env["PORT"] = str(host_ports[0])
+    for i, port in enumerate(host_ports):
+        env[f"PORT{i}"] = str(port)
+        if i < len(app.port_definitions):
+            pd = app.port_definitions[i]
+            if pd.port:
+                env[f"PORT_{pd.port}"] = str(port)
+            if pd.name:
+                env[f"PORT_{env_name(pd.name)}"] = str(port)
+    return env
+
+
+def _command(app: AppDefinition, env: dict[str, str]) -> v1.CommandInfo:
+    environment = v1.Environment([v1.EnvironmentVariable(name=k, value=v) for k, v in env.items()])
+    uris = [v1.CommandURI(value=f.uri, executable=f.executable, extract=f.extract, cache=f.cache,
+                          output_file=f.output_file) for f in app.fetch]
+    if app.cmd is not None:
+        return v1.CommandInfo(value=app.cmd, shell=True, environment=environment, uris=uris, user=app.user)
+    args = list(app.args or [])
+    return v1.CommandInfo(value=args[0] if args else None, shell=False, arguments=args, environment=environment,
+                          uris=uris, user=app.user)
+
+
+def _container(container: Container, host_ports: list[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": container.type}
+    if container.volumes:
+        out["volumes"] = [
+            {k: v for k, v in (("container_path", vol.container_path), ("host_path", vol.host_path),
+                               ("mode", vol.mode)) if v is not None}
+            for vol in container.volumes
+        ]
+    docker = container.docker
+    if docker is not None and docker.image:
+        d: dict[str, Any] = {"image": docker.image, "privileged": docker.privileged,
+                             "force_pull_image": docker.force_pull_image}
+        if docker.network:
+            d["network"] = docker.network
+        if docker.parameters:
+            d["parameters"] = docker.parameters
+        if docker.port_mappings:
+            d["port_mappings"] = [
+                {"host_port": host_ports[i] if i < len(host_ports) else pm.host_port or 0,
+                 "container_port": pm.container_port, "protocol": pm.protocol}
+                for i, pm in enumerate(docker.port_mappings)
+            ]
+        out["docker"] = d
+    return out
+
+
+def _health_check(app: AppDefinition) -> dict[str, Any] | None:
+    for hc in app.health_checks:
+        if hc.protocol == "COMMAND" and hc.command_text():
+            return {
+                "type": "COMMAND",
+                "command": {"value": hc.command_text()},
+                "delay_seconds": 0.0,
+                "interval_seconds": float(hc.interval_seconds),
+                "timeout_seconds": float(hc.timeout_seconds),
+                "consecutive_failures": hc.max_consecutive_failures,
+                "grace_period_seconds": float(hc.grace_period_seconds),
+            }
+    return None
+
+
+def _discovery(app: AppDefinition, host_ports: list[int]) -> dict[str, Any]:
+    ports = []
+    for i, port in enumerate(host_ports):
+        entry: dict[str, Any] = {"number": port, "protocol": "tcp"}
+        if i < len(app.port_definitions):
+            pd = app.port_definitions[i]
+            entry["protocol"] = pd.protocol.split(",")[0]
+            if pd.name:
+                entry["name"] = pd.name
+            if pd.labels:
+                entry["labels"] = {"labels": [{"key": k, "value": v} for k, v in pd.labels.items()]}
+        ports.append(entry)
+    return {"visibility": "FRAMEWORK", "name": ids.hostname_of(app.id), "ports": {"ports": ports}}
+
+
+def build_task(app: AppDefinition, task_id: str, agent_id: str, host: str, resources: RoleResources,
+               host_ports: list[int]) -> v1.TaskInfo:
+    env = task_environment(app, task_id, host, host_ports)
+    grace = app.task_kill_grace_period_seconds
+    return v1.TaskInfo(
+        name=ids.hostname_of(app.id),
+        task_id=v1.Id(task_id),
+        agent_id=v1.Id(agent_id),
+        resources=to_v1(resources),
+        command=_command(app, env),
+        container=_container(app.container, host_ports) if app.container is not None else None,
+        health_check=_health_check(app),
+        kill_policy=v1.KillPolicy(v1.DurationInfo(int(grace * 1e9))) if grace is not None else None,
+        labels={"labels": [{"key": k, "value": v} for k, v in app.labels.items()]} if app.labels else None,
+        discovery=_discovery(app, host_ports),
+    )
