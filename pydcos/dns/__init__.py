@@ -1,0 +1,1 @@
+"""Mesos-DNS for pydcos: names for tasks, frameworks and masters, over DNS and HTTP."""
