@@ -84,6 +84,12 @@ def cluster() -> None:
     show_default=True,
     help="Seconds for every daemon to become healthy and every agent to register.",
 )
+@click.option(
+    "--dns-forward/--no-dns-forward",
+    default=True,
+    show_default=True,
+    help="Let the dns forward names outside the mesos domain to the host's resolvers.",
+)
 def up(
     masters: int,
     agents: int,
@@ -93,6 +99,7 @@ def up(
     fresh: bool,
     net: str,
     start_timeout: float,
+    dns_forward: bool,
 ) -> None:
     """Start a cluster; without --detach, run it until Ctrl-C."""
     options = ClusterOptions(
@@ -101,6 +108,7 @@ def up(
         agents=agents,
         public_agents=public_agents,
         net=normalize_net(net),
+        dns_forward=dns_forward,
         extra_args=_extra_args_from_env(os.environ),
     )
     try:

@@ -67,7 +67,18 @@ class PidsFile(msgspec.Struct, frozen=True):
 def render_cluster_info(plan: ClusterPlan, agent_ids: Mapping[str, str]) -> ClusterInfo:
     """cluster.json for a plan whose agents registered with the ids in `agent_ids` (by daemon key)."""
     public = {n.name for n in plan.nodes if n.kind == "public-agent"}
-    masters = [MasterEntry(ip=d.ip, mesos_url=d.url) for d in plan.of_kind("master")]
+    marathons = {d.node: d.url for d in plan.of_kind("marathon")}
+    dns = {d.node: d for d in plan.of_kind("dns")}
+    masters = [
+        MasterEntry(
+            ip=d.ip,
+            mesos_url=d.url,
+            marathon_url=marathons.get(d.node),
+            dns_udp=f"{dns[d.node].ip}:{dns[d.node].port}" if d.node in dns else None,
+            dns_http_url=dns[d.node].url if d.node in dns else None,
+        )
+        for d in plan.of_kind("master")
+    ]
     agents = [
         AgentEntry(id=agent_ids[d.key], ip=d.ip, zone="public" if d.node in public else "private", url=d.url)
         for d in plan.of_kind("agent")

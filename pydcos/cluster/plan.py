@@ -28,10 +28,13 @@ from pydcos.cluster.errors import ClusterError
 
 NodeKind = Literal["master", "agent", "public-agent"]
 Zone = Literal["master", "private", "public"]
-DaemonKind = Literal["master", "agent"]
+DaemonKind = Literal["master", "agent", "marathon", "dns"]
 
 MASTER_PORT = 5050
 AGENT_PORT = 5051
+MARATHON_PORT = 8080
+DNS_PORT = 53
+DNS_HTTP_PORT = 8123
 AGENT_DISK_MB = 10_000
 PUBLIC_ROLE = "slave_public"
 FIRST_TASK_PORT = 31_000
@@ -44,6 +47,8 @@ DEFAULT_NET = "127.0"
 # Stages: everything in a stage starts together; the next waits for all of it to be healthy.
 STAGE_MASTERS = 10
 STAGE_AGENTS = 20
+# Marathon starts once the agents are registered, so its first offers already cover them.
+STAGE_MANAGEMENT = 30
 
 # The third octet of each kind's addresses.
 _KIND_OCTET: dict[NodeKind, int] = {"master": 1, "agent": 2, "public-agent": 3}
@@ -66,6 +71,9 @@ class ClusterOptions:
     agents: int = 2
     public_agents: int = 1
     net: str = DEFAULT_NET
+    # Forward names outside the `mesos` domain to the host's resolvers. Tests turn it off: their
+    # machines may send no traffic off the loopback.
+    dns_forward: bool = True
     # Test-only: extra arguments for one daemon, keyed "NODE/DAEMON" ("agent-1/agent").
     extra_args: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
@@ -166,6 +174,7 @@ def validate_options(options: ClusterOptions) -> list[str]:
         )
     if not problems:
         known = {f"{n.name}/{_NODE_DAEMON[n.kind]}" for n in _plan_nodes(options)}
+        known |= {f"{n.name}/{d}" for n in _plan_nodes(options) if n.kind == "master" for d in ("marathon", "dns")}
         problems.extend(
             f"extra args for unknown daemon {key!r} (keys are NODE/DAEMON, e.g. agent-1/agent)"
             for key in options.extra_args
@@ -225,6 +234,9 @@ def plan_cluster(options: ClusterOptions, facts: MachineFacts) -> ClusterPlan:
         )
         for k, n in enumerate(agents)
     ]
+    masters_arg = ",".join(f"{m.ip}:{MASTER_PORT}" for m in masters)
+    daemons += [_marathon_daemon(options, facts, n, masters=masters_arg) for n in masters]
+    daemons += [_dns_daemon(options, facts, n, masters=masters_arg) for n in masters]
     return ClusterPlan(dir=options.dir, nodes=tuple(nodes), daemons=tuple(daemons))
 
 
@@ -308,6 +320,61 @@ def _agent_daemon(
         ip=node.ip,
         port=AGENT_PORT,
         argv=argv + tuple(options.extra_args.get(f"{node.name}/agent", ())),
+        work_dir=work_dir,
+        log_file=log_file,
+        url=url,
+        health_url=f"{url}/health",
+    )
+
+
+def _marathon_daemon(options: ClusterOptions, facts: MachineFacts, node: NodeSpec, *, masters: str) -> DaemonSpec:
+    work_dir, log_file = _paths(options, node, "marathon")
+    url = f"http://{node.ip}:{MARATHON_PORT}"
+    argv: tuple[str, ...] = (
+        facts.python, "-m", "pydcos.marathon",
+        "--ip", node.ip,
+        "--port", str(MARATHON_PORT),
+        "--master", masters,
+        "--work-dir", str(work_dir),
+        "--log-file", str(log_file),
+        "--hostname", node.ip,
+    )  # fmt: skip
+    return DaemonSpec(
+        node=node.name,
+        name="marathon",
+        kind="marathon",
+        stage=STAGE_MANAGEMENT,
+        ip=node.ip,
+        port=MARATHON_PORT,
+        argv=argv + tuple(options.extra_args.get(f"{node.name}/marathon", ())),
+        work_dir=work_dir,
+        log_file=log_file,
+        url=url,
+        health_url=f"{url}/ping",
+    )
+
+
+def _dns_daemon(options: ClusterOptions, facts: MachineFacts, node: NodeSpec, *, masters: str) -> DaemonSpec:
+    work_dir, log_file = _paths(options, node, "dns")
+    url = f"http://{node.ip}:{DNS_HTTP_PORT}"
+    argv: tuple[str, ...] = (
+        facts.python, "-m", "pydcos.dns",
+        "--ip", node.ip,
+        "--port", str(DNS_PORT),
+        "--http-port", str(DNS_HTTP_PORT),
+        "--masters", masters,
+        "--log-file", str(log_file),
+    )  # fmt: skip
+    if not options.dns_forward:
+        argv += ("--no-forward",)
+    return DaemonSpec(
+        node=node.name,
+        name="dns",
+        kind="dns",
+        stage=STAGE_MANAGEMENT,
+        ip=node.ip,
+        port=DNS_PORT,
+        argv=argv + tuple(options.extra_args.get(f"{node.name}/dns", ())),
         work_dir=work_dir,
         log_file=log_file,
         url=url,

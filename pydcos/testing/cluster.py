@@ -119,6 +119,8 @@ def run_local_cluster(
             "--agents", str(agents),
             "--public-agents", str(public_agents),
             "--start-timeout", str(start_timeout),
+            # Test machines may send nothing off the loopback: no forwarding to the host's resolvers.
+            "--no-dns-forward",
             env=env,
             timeout=start_timeout + CLI_TIMEOUT_S,
         )  # fmt: skip

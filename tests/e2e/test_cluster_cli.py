@@ -65,7 +65,8 @@ def fake_plan(
         MachineFacts(python=sys.executable, cpus=1, mem_mb=1024),
     )
     daemons = []
-    for n, d in enumerate(base.daemons):
+    # The stand-in plays masters and agents; the management daemons beside the master are left out.
+    for n, d in enumerate(x for x in base.daemons if x.kind in ("master", "agent")):
         argv: tuple[str, ...] = (
             sys.executable,
             "-m",
@@ -182,9 +183,9 @@ def test_up_detach_writes_cluster_json_with_every_agent_registered(local_cluster
         {
             "ip": f"{net}.1.1",
             "mesos_url": f"http://{net}.1.1:5050",
-            "marathon_url": None,
-            "dns_udp": None,
-            "dns_http_url": None,
+            "marathon_url": f"http://{net}.1.1:8080",
+            "dns_udp": f"{net}.1.1:53",
+            "dns_http_url": f"http://{net}.1.1:8123",
         }
     ]
     assert [(a["ip"], a["zone"], a["url"]) for a in raw["agents"]] == [
@@ -215,10 +216,12 @@ def test_status_shows_every_daemon_healthy(local_cluster: LocalCluster) -> None:
         "agent-1/agent",
         "agent-2/agent",
         "public-agent-1/agent",
+        "master-1/marathon",
+        "master-1/dns",
     ]
     assert all(s["running"] and s["healthy"] for s in statuses)
     table = pydcos_cli("cluster", "status", "--dir", str(local_cluster.dir))
-    assert table.returncode == 0 and table.stdout.count("healthy") == 4 and "unhealthy" not in table.stdout
+    assert table.returncode == 0 and table.stdout.count("healthy") == 6 and "unhealthy" not in table.stdout
 
 
 def test_second_up_on_a_running_cluster_refuses(local_cluster: LocalCluster) -> None:

@@ -29,9 +29,9 @@ def test_cluster_json_shape() -> None:
             {
                 "ip": "127.11.1.1",
                 "mesos_url": "http://127.11.1.1:5050",
-                "marathon_url": None,
-                "dns_udp": None,
-                "dns_http_url": None,
+                "marathon_url": "http://127.11.1.1:8080",
+                "dns_udp": "127.11.1.1:53",
+                "dns_http_url": "http://127.11.1.1:8123",
             }
         ],
         "agents": [

@@ -48,6 +48,8 @@ def test_default_cluster_has_one_master_two_private_and_one_public_agent() -> No
         "agent-1/agent",
         "agent-2/agent",
         "public-agent-1/agent",
+        "master-1/marathon",
+        "master-1/dns",
     ]
 
 
@@ -133,7 +135,8 @@ def test_node_ip_per_kind_and_block() -> None:
 
 def test_test_block_moves_every_address() -> None:
     p = plan(net="127.11")
-    assert [d.ip for d in p.daemons] == ["127.11.1.1", "127.11.2.1", "127.11.2.2", "127.11.3.1"]
+    assert [d.ip for d in p.daemons] == [
+        "127.11.1.1", "127.11.2.1", "127.11.2.2", "127.11.3.1", "127.11.1.1", "127.11.1.1"]
     assert all(flag(d, "--master") == "127.11.1.1:5050" for d in p.of_kind("agent"))
 
 
@@ -142,7 +145,20 @@ def test_stages_start_masters_before_agents() -> None:
     assert [[d.key for d in s] for s in stages] == [
         ["master-1/master"],
         ["agent-1/agent", "agent-2/agent", "public-agent-1/agent"],
+        ["master-1/marathon", "master-1/dns"],
     ]
+
+
+def test_marathon_and_dns_run_beside_each_master() -> None:
+    p = plan()
+    marathon = p.daemon("master-1/marathon")
+    assert (marathon.ip, marathon.port, marathon.health_url) == ("127.0.1.1", 8080, "http://127.0.1.1:8080/ping")
+    assert flag(marathon, "--master") == "127.0.1.1:5050"
+    dns = p.daemon("master-1/dns")
+    assert (dns.port, flag(dns, "--http-port"), dns.health_url) == (53, "8123", "http://127.0.1.1:8123/health")
+    assert flag(dns, "--masters") == "127.0.1.1:5050"
+    assert "--no-forward" not in dns.argv
+    assert "--no-forward" in plan(dns_forward=False).daemon("master-1/dns").argv
 
 
 def test_memory_is_split_between_agents_after_a_reserve() -> None:
