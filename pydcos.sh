@@ -13,9 +13,12 @@ set -euo pipefail
 
 # Debian packages pydcos needs, all in one place.
 #   python3-venv: `python3 -m venv` (with ensurepip) for .venv and .venv-clients
-# Later parts add theirs here: nginx (adminrouter), haproxy (lb), zookeeper (HA masters),
-# dnsutils and dnsperf (dns tests).
-APT_PACKAGES=(python3-venv)
+#   bind9-dnsutils: `dig`, which the dns end-to-end tests query the cluster with
+#   curl: the curl-driven end-to-end tests
+#   dnsperf, dnsmasq-base: the dns benchmark's load generator and baseline server (the -base
+#     package is the binary alone: no system service that would take port 53)
+# Later parts add theirs here: nginx (adminrouter), haproxy (lb), zookeeper (HA masters).
+APT_PACKAGES=(python3-venv bind9-dnsutils curl dnsperf dnsmasq-base)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VENV=$ROOT/.venv
