@@ -1,7 +1,6 @@
 """Spawn-path figure for command tasks: the agent's Popen(vfork) path against os.posix_spawn.
 
-Not collected by pytest (no `test_` prefix); meant for benchmarks/ (the agent's brief allowed
-files only under its own directories). Run: `.venv/bin/python tests/integration/agent/bench_agent_spawn.py`
+Run: `.venv/bin/python benchmarks/agent_spawn.py [N]`
 
 Each variant starts `/bin/sh -c true` N times as the agent does (own process group, stdin
 /dev/null, stdout/stderr appended to sandbox files, sandbox as cwd) and reaps in batches of 64.

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
 
 from pydcos.core.log import get_logger, setup_logging
 from pydcos.mesos.agent.config import AgentConfig, parse_attributes
+from pydcos.mesos.agent.errors import IsolationError
 from pydcos.mesos.agent.service import Agent
 from pydcos.mesos.resources import Resources
 
 log = get_logger("pydcos.agent")
+
+ISOLATION_ENV = "PYDCOS_AGENT_ISOLATION"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,13 +47,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status-update-retry", type=float, default=d.status_update_retry_s)
     p.add_argument("--status-update-retry-max", type=float, default=d.status_update_retry_max_s)
     p.add_argument("--kill-grace", type=float, default=d.kill_grace_s, help="default SIGTERM->SIGKILL (s)")
-    p.add_argument("--executor-shutdown-grace", type=float, default=d.executor_shutdown_grace_s)
+    p.add_argument("--executor-shutdown-grace", type=float, default=d.executor_shutdown_grace_s,
+                   help="SHUTDOWN -> SIGKILL of a custom executor; also how long close waits for tasks (s)")
+    p.add_argument("--executor-registration-timeout", type=float, default=d.executor_registration_timeout_s,
+                   help="a started executor that has not subscribed by then is killed, its tasks failed (s)")
+    p.add_argument("--executor-heartbeat", type=float, default=d.executor_heartbeat_s,
+                   help="HEARTBEAT interval on idle executor streams (s)")
+    p.add_argument("--fetch-timeout", type=float, default=d.fetch_timeout_s, help="per fetched URI (s)")
+    p.add_argument("--fetch-cache-dir", default=None, help="cache of URIs fetched with cache=true "
+                                                            "(default WORK/fetch-cache)")
+    p.add_argument("--isolation", choices=["auto", "cgroups", "none"],
+                   default=os.environ.get(ISOLATION_ENV, d.isolation),
+                   help=f"cgroups for cpu and memory limits: when usable (auto), required, or never "
+                        f"(process groups only); default from ${ISOLATION_ENV}, else auto")
+    p.add_argument("--cgroups-root", default=d.cgroups_root, help="parent cgroup name under the agent's own")
+    p.add_argument("--cgroups-cpu-quota", action="store_true", help="also cap cpu time with a CFS quota")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> AgentConfig:
     if args.resources is not None:
         Resources.parse(args.resources)  # fail at start, not at the first task
+    if args.isolation not in ("auto", "cgroups", "none"):  # a default from the environment
+        raise ValueError(f"bad isolation {args.isolation!r} (from ${ISOLATION_ENV}): auto, cgroups or none")
     parse_attributes(args.attributes)
     return AgentConfig(
         ip=args.ip,
@@ -71,6 +91,13 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         status_update_retry_max_s=args.status_update_retry_max,
         kill_grace_s=args.kill_grace,
         executor_shutdown_grace_s=args.executor_shutdown_grace,
+        executor_registration_timeout_s=args.executor_registration_timeout,
+        executor_heartbeat_s=args.executor_heartbeat,
+        fetch_timeout_s=args.fetch_timeout,
+        fetch_cache_dir=args.fetch_cache_dir,
+        isolation=args.isolation,
+        cgroups_root=args.cgroups_root,
+        cgroups_cpu_quota=args.cgroups_cpu_quota,
     )
 
 
@@ -99,9 +126,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config))
+        runner = asyncio.run
     else:
-        uvloop.run(serve(config))
+        runner = uvloop.run
+    try:
+        runner(serve(config))
+    except IsolationError as exc:
+        log.event("agent_start_failed", reason=exc.message)
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -19,6 +19,7 @@ from pydcos.mesos.resources import Resources
 from pydcos.mesos.v1.messages import Attribute, Range, Ranges, Scalar, Text, ValueSet
 
 Zone = Literal["private", "public"]
+Isolation = Literal["auto", "cgroups", "none"]
 MESOS_VERSION = "1.0.1"
 PUBLIC_ROLE = "slave_public"
 DEFAULT_PORTS = "[31000-32000]"
@@ -57,6 +58,17 @@ class AgentConfig:
     # tasks
     kill_grace_s: float = 3.0
     executor_shutdown_grace_s: float = 5.0
+    # custom executors
+    executor_registration_timeout_s: float = 60.0  # started but not subscribed: its tasks fail
+    executor_heartbeat_s: float = 15.0  # HEARTBEAT on an idle executor stream
+    executor_recovery_timeout_s: float = 900.0  # MESOS_RECOVERY_TIMEOUT for checkpointing executors
+    # fetcher
+    fetch_timeout_s: float = 300.0  # per URI
+    fetch_cache_dir: str | None = None  # None = WORK/fetch-cache
+    # isolation: cgroups when usable (auto), required (cgroups), or process groups only (none)
+    isolation: Isolation = "auto"
+    cgroups_root: str = "pydcos"  # the parent cgroup's name, under the agent's own cgroup
+    cgroups_cpu_quota: bool = False  # also cap cpu time (CFS quota), not only share it
     # bounded history in /state
     max_completed_frameworks: int = 50
     max_completed_executors_per_framework: int = 1000
@@ -73,6 +85,10 @@ class AgentConfig:
         if self.default_role:
             return self.default_role
         return PUBLIC_ROLE if self.zone == "public" else "*"
+
+    @property
+    def cache_dir(self) -> str:
+        return self.fetch_cache_dir or os.path.join(self.work_dir, "fetch-cache")
 
     @property
     def masters(self) -> list[str]:
@@ -174,6 +190,9 @@ def flags_json(config: AgentConfig, resources: Resources, port: int | None = Non
         "switch_user": str(config.switch_user).lower(),
         "registration_backoff_factor": f"{config.registration_backoff_s:g}secs",
         "executor_shutdown_grace_period": f"{config.executor_shutdown_grace_s:g}secs",
+        "executor_registration_timeout": f"{config.executor_registration_timeout_s:g}secs",
+        "isolation": config.isolation,
+        "fetcher_cache_dir": config.cache_dir,
         "zone": config.zone,
         "version": MESOS_VERSION,
     }

@@ -12,6 +12,10 @@ SIGKILLed before the leader is reaped (the zombie leader keeps the group id from
 
 Kill: SIGTERM to the group, SIGKILL to the group after the grace period.
 
+Isolation: with a `CgroupIsolator` (cgroups.py) each process with limits gets a cgroup of its
+own, created before the spawn and removed after its exit (everything still in it is SIGKILLed
+first); an OOM kill in it is reported to `on_exit` as the limitation message.
+
 Orphans: with `reap_orphans` the agent makes itself the child subreaper of its process tree
 (prctl PR_SET_CHILD_SUBREAPER), so the killed members of a task's group become its children and
 are reaped by group (`waitpid(-pgid)`), instead of staying zombies under an init that may never
@@ -28,10 +32,13 @@ import resource
 import signal
 import subprocess
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from pydcos.core.log import get_logger
+from pydcos.mesos.agent.cgroups import CgroupIsolator
 from pydcos.mesos.agent.errors import LaunchFailed
+from pydcos.mesos.agent.isolation import Limits
 from pydcos.mesos.agent.task_launch import LaunchSpec
 
 log = get_logger("pydcos.agent.containerizer")
@@ -104,18 +111,26 @@ class _Process:
     poll_timer: asyncio.TimerHandle | None = None
 
 
-ExitCallback = Callable[[str, "int | None", bool], None]  # (container_id, returncode, killed)
+# (container_id, returncode, killed, limitation): limitation is the OOM message, or None.
+ExitCallback = Callable[[str, "int | None", bool, "str | None"], None]
 
 
 class Containerizer:
-    """Owns the task processes. `on_exit(container_id, returncode, killed)` runs once per
-    started process, from the event loop, after it is reaped."""
+    """Owns the task processes. `on_exit(container_id, returncode, killed, limitation)` runs once
+    per started process, from the event loop, after it is reaped."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, on_exit: ExitCallback, *, reap_orphans: bool = True
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_exit: ExitCallback,
+        *,
+        reap_orphans: bool = True,
+        isolator: CgroupIsolator | None = None,
     ) -> None:
         self._loop = loop
         self._on_exit = on_exit
+        self.isolator = isolator
+        self._cgroups_to_destroy: dict[str, float] = {}  # container_id -> give up at (loop time)
         self._procs: dict[str, _Process] = {}
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self._is_root = os.geteuid() == 0
@@ -140,6 +155,13 @@ class Containerizer:
             self._unwatch(proc)
         self._procs.clear()
         self._reap_groups()
+        if self.isolator is not None:
+            for container_id in list(self._cgroups_to_destroy):
+                if not self.isolator.destroy(container_id):
+                    log.warning("cgroup_left_behind", container_id=container_id)
+                    self.isolator.forget(container_id)
+            self._cgroups_to_destroy.clear()
+            self.isolator.close()
         if self._reap_timer is not None:
             self._reap_timer.cancel()
             self._reap_timer = None
@@ -154,7 +176,11 @@ class Containerizer:
         user = lookup_user(spec.user) if spec.user else None
         if user is not None and not self._is_root:
             raise LaunchFailed(f"Failed to launch task as user '{user.name}': the agent is not root")
+        isolated = self.isolator is not None and spec.limits is not None
+        if isolated:
+            self._create_cgroup(container_id, spec.limits or Limits())
         out_fd = err_fd = -1
+        started = False
         try:
             os.makedirs(spec.sandbox, mode=SANDBOX_DIR_MODE, exist_ok=True)
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
@@ -163,20 +189,22 @@ class Containerizer:
             if user is not None:
                 for target in (spec.sandbox, out_fd, err_fd):
                     os.chown(target, user.uid, user.gid)
-            popen = subprocess.Popen(
-                spec.argv,
-                executable=spec.executable,
-                cwd=spec.sandbox,
-                env=spec.env,
-                stdin=self._devnull,
-                stdout=out_fd,
-                stderr=err_fd,
-                close_fds=True,
-                process_group=0,
-                user=user.uid if user else None,
-                group=user.gid if user else None,
-                extra_groups=list(user.groups) if user else None,
-            )
+            with self.isolator.spawning(container_id) if isolated and self.isolator else nullcontext():
+                popen = subprocess.Popen(
+                    spec.argv,
+                    executable=spec.executable,
+                    cwd=spec.sandbox,
+                    env=spec.env,
+                    stdin=self._devnull,
+                    stdout=out_fd,
+                    stderr=err_fd,
+                    close_fds=True,
+                    process_group=0,
+                    user=user.uid if user else None,
+                    group=user.gid if user else None,
+                    extra_groups=list(user.groups) if user else None,
+                )
+            started = True
         except OSError as exc:
             what = exc.filename or spec.executable
             raise LaunchFailed(f"Failed to launch task: {exc.strerror or exc}: '{what}'") from None
@@ -186,8 +214,30 @@ class Containerizer:
             for fd in (out_fd, err_fd):
                 if fd >= 0:
                     os.close(fd)
+            if isolated and not started and self.isolator is not None:
+                self.isolator.destroy(container_id)
+        if isolated and self.isolator is not None:
+            try:
+                self.isolator.attach(container_id, popen.pid)
+            except OSError as exc:
+                log.warning("cgroup_attach_failed", container_id=container_id, pid=popen.pid,
+                            error=exc.strerror or str(exc))
         self._watch(container_id, popen)
         return popen.pid
+
+    def _create_cgroup(self, container_id: str, limits: Limits) -> None:
+        assert self.isolator is not None
+        try:
+            self.isolator.create(container_id, limits)
+        except OSError as exc:
+            self.isolator.destroy(container_id)
+            raise LaunchFailed(
+                f"Failed to launch task: cannot create its cgroup: {exc.strerror or exc} ({exc.filename or ''})"
+            ) from None
+
+    def update_limits(self, container_id: str, limits: Limits) -> None:
+        if self.isolator is not None and container_id in self._procs:
+            self.isolator.update(container_id, limits)
 
     def _watch(self, container_id: str, popen: subprocess.Popen[bytes]) -> None:
         try:
@@ -226,11 +276,17 @@ class Containerizer:
         returncode = proc.popen.poll()
         if returncode is None:
             log.warning("task_process_not_reaped", container_id=container_id, pid=proc.popen.pid)
+        limitation = None
+        if self.isolator is not None:
+            limitation = self.isolator.limitation(container_id)
+            if not self.isolator.destroy(container_id):
+                self._cgroups_to_destroy[container_id] = self._loop.time() + REAP_DEADLINE_S
         if self._reaping:
             self._groups_to_reap[proc.pgid] = self._loop.time() + REAP_DEADLINE_S
+        if self._reaping or self._cgroups_to_destroy:
             self._reap_groups()
         try:
-            self._on_exit(container_id, returncode, proc.kill_requested)
+            self._on_exit(container_id, returncode, proc.kill_requested, limitation)
         except Exception:  # runs from the selector: a bug here must not go unlogged
             log.exception("task_exit_handling_failed", container_id=container_id)
 
@@ -258,7 +314,15 @@ class Containerizer:
             if now >= give_up_at:
                 log.warning("task_group_not_reaped", pgid=pgid)
                 del self._groups_to_reap[pgid]
-        if self._groups_to_reap and self._reap_timer is None:
+        if self.isolator is not None:
+            for container_id, give_up_at in list(self._cgroups_to_destroy.items()):
+                if self.isolator.destroy(container_id):
+                    del self._cgroups_to_destroy[container_id]
+                elif now >= give_up_at:
+                    log.warning("cgroup_left_behind", container_id=container_id)
+                    self.isolator.forget(container_id)
+                    del self._cgroups_to_destroy[container_id]
+        if (self._groups_to_reap or self._cgroups_to_destroy) and self._reap_timer is None:
             self._reap_timer = self._loop.call_later(REAP_INTERVAL_S, self._reap_groups)
 
     def _unwatch(self, proc: _Process) -> None:
@@ -286,11 +350,17 @@ class Containerizer:
             proc.kill_timer.cancel()
         proc.kill_requested = True
         if grace_s <= 0:
-            _signal_group(proc.pgid, signal.SIGKILL)
+            self._kill_hard(container_id, proc.pgid)
             return True
         _signal_group(proc.pgid, signal.SIGTERM)
-        proc.kill_timer = self._loop.call_later(grace_s, _signal_group, proc.pgid, signal.SIGKILL)
+        proc.kill_timer = self._loop.call_later(grace_s, self._kill_hard, container_id, proc.pgid)
         return True
+
+    def _kill_hard(self, container_id: str, pgid: int) -> None:
+        """SIGKILL the group and, when isolated, everything in the container's cgroup."""
+        _signal_group(pgid, signal.SIGKILL)
+        if self.isolator is not None:
+            self.isolator.kill_all(container_id)
 
 
 def _signal_group(pgid: int, signum: int) -> None:

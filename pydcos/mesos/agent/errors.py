@@ -3,6 +3,8 @@
     AgentError
       InvalidTask        the task cannot run here as given          -> TASK_ERROR
       LaunchFailed       its process could not be started           -> TASK_FAILED
+      FetchFailed        a URI could not be fetched or extracted     -> TASK_FAILED (REASON_FETCHER_FAILED)
+      IsolationError     cgroups asked for but unusable              -> the agent refuses to start
       FilesError         a files API request refused                -> HTTP `status`
         BadRequest   400   missing or malformed parameter, wrong kind of file
         Forbidden    403   outside every reachable root
@@ -23,6 +25,14 @@ class InvalidTask(AgentError, ValueError):
 
 
 class LaunchFailed(AgentError):
+    pass
+
+
+class FetchFailed(AgentError):
+    pass
+
+
+class IsolationError(AgentError):
     pass
 
 

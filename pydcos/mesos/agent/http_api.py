@@ -1,4 +1,5 @@
-"""The agent's HTTP endpoints: state, health, version, metrics, and the files API.
+"""The agent's HTTP endpoints: state, health, version, metrics, the files API, and the executor
+API (`POST /api/v1/executor`, in executor_api.py).
 
 Answers are compact ASCII JSON. A files API mistake gets its 400/403/404 with a text message;
 the one catch-all (a middleware) logs our own bugs with their traceback, counts them and
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from pydcos.core.log import get_logger
-from pydcos.mesos.agent import files
+from pydcos.mesos.agent import executor_api, files
 from pydcos.mesos.agent.errors import FilesError
 from pydcos.mesos.agent.state_json import version_json
 from pydcos.mesos.v1.messages import encode
@@ -23,6 +24,7 @@ from pydcos.mesos.v1.messages import encode
 log = get_logger("pydcos.agent.http")
 
 DOWNLOAD_CHUNK = 256 * 1024
+MAX_BODY = 64 * 1024 * 1024
 
 
 class AgentView(Protocol):
@@ -37,6 +39,8 @@ class AgentView(Protocol):
     def executor_directories(self) -> list[str]: ...
 
     def count(self, name: str) -> None: ...
+
+    def executor_endpoint(self) -> executor_api.ExecutorEndpoint: ...
 
 
 AGENT = web.AppKey("agent", AgentView)
@@ -118,8 +122,13 @@ async def files_download(request: web.Request) -> web.StreamResponse:
         os.close(fd)
 
 
+async def executor_call(request: web.Request) -> web.StreamResponse:
+    return await executor_api.handle(request, request.app[AGENT].executor_endpoint())
+
+
 def make_app(agent: AgentView) -> web.Application:
-    app = web.Application(middlewares=[catch_all], client_max_size=1024 * 1024)
+    # Executor calls carry TaskInfos (a re-SUBSCRIBE all its unacknowledged ones, `data` included).
+    app = web.Application(middlewares=[catch_all], client_max_size=MAX_BODY)
     app[AGENT] = agent
     for prefix in ("", "/slave(1)"):
         for suffix in ("", ".json"):
@@ -127,6 +136,7 @@ def make_app(agent: AgentView) -> web.Application:
     app.router.add_get("/health", get_health)
     app.router.add_get("/version", get_version)
     app.router.add_get("/metrics/snapshot", get_metrics)
+    app.router.add_post("/api/v1/executor", executor_call)
     for suffix in ("", ".json"):
         app.router.add_get(f"/files/read{suffix}", files_read)
         app.router.add_get(f"/files/browse{suffix}", files_browse)

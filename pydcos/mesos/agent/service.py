@@ -2,8 +2,10 @@
 bookkeeping and the HTTP API together. The only place here that owns sockets and tasks.
 
     master --RunTasks/KillTask/Acks--> MasterLink --> Agent.on_message
-        RunTask  -> task_launch (pure) -> Containerizer.launch -> TASK_RUNNING
+        RunTask  -> task_launch (pure) -> [Fetcher] -> Containerizer.launch -> TASK_RUNNING
         exit     -> task_status (pure) -> TASK_FINISHED/FAILED/KILLED
+        RunTask with an executor -> ExecutorRunner (+ executor_core, pure) -> executor process
+        executor -> POST /api/v1/executor -> ExecutorRunner -> statuses, messages to the master
         statuses -> AgentState (pure) + StatusUpdateManager (pure) -> Forward -> one frame per turn
 """
 
@@ -22,6 +24,7 @@ from pydcos.core.ids import new_uuid, status_uuid
 from pydcos.core.log import get_logger
 from pydcos.mesos import internal
 from pydcos.mesos.agent import status_updates as su
+from pydcos.mesos.agent.cgroups import CgroupIsolator
 from pydcos.mesos.agent.config import (
     MESOS_VERSION,
     AgentConfig,
@@ -32,6 +35,9 @@ from pydcos.mesos.agent.config import (
     parse_attributes,
 )
 from pydcos.mesos.agent.containerizer import Containerizer, agent_user
+from pydcos.mesos.agent.errors import IsolationError
+from pydcos.mesos.agent.executor_api import ExecutorEndpoint
+from pydcos.mesos.agent.fetcher import Fetcher
 from pydcos.mesos.agent.files import FileRoots
 from pydcos.mesos.agent.http_api import make_app
 from pydcos.mesos.agent.master_link import MasterLink
@@ -92,6 +98,8 @@ class Agent:
         self._retry_wake = asyncio.Event()
         self._retry_task: asyncio.Task[None] | None = None
         self._roots = FileRoots.make(sandboxes_root(config.work_dir))
+        self.isolator: CgroupIsolator | None = None
+        self.isolation = "none"
 
     # --- public surface -----------------------------------------------------------------
 
@@ -114,6 +122,7 @@ class Agent:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.isolator = self._isolation()
         os.makedirs(sandboxes_root(self.config.work_dir), exist_ok=True)
         # Resolved once the directory exists, so a symlinked work dir is checked by its real path.
         log_file = self.config.log_file
@@ -130,13 +139,31 @@ class Agent:
             clock=self.clock,
             agent=self,
             containerizer_factory=lambda on_exit: Containerizer(
-                loop, on_exit, reap_orphans=self.config.reap_orphans
+                loop, on_exit, reap_orphans=self.config.reap_orphans, isolator=self.isolator
             ),
+            fetcher=Fetcher(timeout_s=self.config.fetch_timeout_s, cache_dir=self.config.cache_dir),
         )
         self._retry_task = asyncio.create_task(self._retry_loop(), name="agent-update-retries")
         await self.link.start()
         log.event("agent_started", url=self.url, master=self.config.master, work_dir=self.config.work_dir,
-                  resources=self.total.render(), role=self.config.role)
+                  resources=self.total.render(), role=self.config.role, isolation=self.isolation)
+
+    def _isolation(self) -> CgroupIsolator | None:
+        """The cgroups isolator, or None (process groups only), said once at start."""
+        mode = self.config.isolation
+        if mode == "none":
+            return None
+        found = CgroupIsolator.detect(root_name=self.config.cgroups_root, cpu_quota=self.config.cgroups_cpu_quota)
+        if isinstance(found, str):
+            if mode == "cgroups":
+                raise IsolationError(f"--isolation cgroups: {found}")
+            log.warning("cgroups_unavailable", reason=found, isolation="process groups only")
+            return None
+        self.isolation = f"cgroups_v{found.layout.version}"
+        log.event("cgroups_isolation", version=found.layout.version,
+                  parent=found.layout.base(found.layout.controllers()[-1], found.root_name),
+                  spawn_inside=found.spawn_inside, stale_cgroups_removed=found.collect_garbage())
+        return found
 
     async def close(self) -> None:
         if self._closed:
@@ -155,6 +182,7 @@ class Agent:
             self._runner = None
         if self._tasks is not None:
             self._tasks.close()
+            await self._tasks.fetcher.close()
         log.event("agent_stopped", agent_id=self._agent_id or "")
 
     async def __aenter__(self) -> Agent:
@@ -177,6 +205,18 @@ class Agent:
 
     def new_container_id(self) -> str:
         return new_uuid()
+
+    def send_to_master(self, msg: internal.AgentToMaster) -> None:
+        self.link.send(msg)
+
+    def agent_info(self) -> AgentInfo:
+        return AgentInfo(
+            hostname=self.config.advertised_hostname,
+            port=self._port,
+            id=Id(self._agent_id) if self._agent_id else None,
+            resources=self.total.to_v1(self.config.role),
+            attributes=self.attributes,
+        )
 
     def _apply(self, instructions: list[su.Instruction]) -> None:
         for instruction in instructions:
@@ -220,21 +260,20 @@ class Agent:
     # --- master link handler ------------------------------------------------------------
 
     def registration(self) -> internal.RegisterAgent:
-        info = AgentInfo(
-            hostname=self.config.advertised_hostname,
-            port=self._port,
-            id=Id(self._agent_id) if self._agent_id else None,
-            resources=self.total.to_v1(self.config.role),
-            attributes=self.attributes,
-        )
         return internal.RegisterAgent(
-            info=info,
+            info=self.agent_info(),
             ip=self.config.ip,
             port=self._port,
             zone=self.config.zone,
             version=MESOS_VERSION,
             agent_id=self._agent_id,
             frameworks=[fw.info for fw in self.state.frameworks.values()],
+            executors=[
+                internal.ExecutorRecord(framework_id=fw.id, executor=e.info)
+                for fw in self.state.frameworks.values()
+                for e in fw.executors.values()
+                if e.info is not None and not e.terminated
+            ],
             tasks=[
                 internal.TaskRecord(
                     framework_id=t.framework_id,
@@ -253,6 +292,8 @@ class Agent:
         reregistered = self._agent_id is not None
         self._agent_id = msg.agent_id
         self.master_id = msg.master_id
+        if self.isolator is not None:
+            self.isolator.agent_key = msg.agent_id
         self.registered.set()
         log.event("agent_registered", agent_id=msg.agent_id, master_id=msg.master_id,
                   master=self.link.master or "", reregistered=reregistered)
@@ -270,15 +311,23 @@ class Agent:
         elif isinstance(msg, internal.KillTask):
             tasks.kill_task(msg.framework_id, msg.task_id, msg.kill_policy)
         elif isinstance(msg, internal.AcknowledgeUpdates):
+            if len(tasks.executors):  # tell executors about acks of their own updates (the heads)
+                for a in msg.acks:
+                    head = self.updates.head(a.framework_id, a.task_id)
+                    if head is not None and head.status.uuid == a.uuid:
+                        tasks.acknowledged(a.framework_id, a.task_id, a.uuid)
             self._apply(self.updates.handle(*(su.AckReceived(a.framework_id, a.task_id, a.uuid) for a in msg.acks)))
         elif isinstance(msg, internal.ShutdownFramework):
             tasks.shutdown_framework(msg.framework_id)
         elif isinstance(msg, internal.ShutdownExecutor):
             tasks.shutdown_executor(msg.framework_id, msg.executor_id)
         elif isinstance(msg, internal.FrameworkToExecutor):
-            self.counters["slave/invalid_framework_messages"] += 1
-            log.event("framework_message_dropped", framework_id=msg.framework_id,
-                      executor_id=msg.executor_id, reason="command executors take no messages")
+            if tasks.framework_message(msg.framework_id, msg.executor_id, msg.data):
+                self.counters["slave/valid_framework_messages"] = self.counters.get("slave/valid_framework_messages", 0) + 1
+            else:
+                self.counters["slave/invalid_framework_messages"] += 1
+                log.event("framework_message_dropped", framework_id=msg.framework_id,
+                          executor_id=msg.executor_id, reason="no running custom executor with that id")
         elif isinstance(msg, internal.Refused):
             log.warning("agent_refused_while_registered", message=msg.message)
         else:
@@ -310,8 +359,17 @@ class Agent:
         counters["agent/status_updates_pending"] = float(self.updates.pending_count())
         counters["agent/master_connections"] = float(self.link.connections)
         counters["agent/bad_master_frames"] = float(self.link.bad_frames)
+        if self._tasks is not None:
+            phases = [r.phase for r in self._tasks.executors.core.records.values()]
+            counters["slave/executors_registering"] = float(sum(p in ("launching", "registering") for p in phases))
+            counters["slave/executors_terminating"] = float(phases.count("terminating"))
+            counters["agent/uris_fetched"] = float(self._tasks.fetcher.fetched)
+            counters["agent/fetcher_cache_hits"] = float(self._tasks.fetcher.cache_hits)
         return metrics_json(self.identity(), self.state, registered=self.registered.is_set(),
                             now=self.clock.wall(), counters=counters)
+
+    def executor_endpoint(self) -> ExecutorEndpoint:
+        return self.tasks.executors
 
     def file_roots(self) -> FileRoots:
         return self._roots

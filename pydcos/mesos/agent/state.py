@@ -1,9 +1,10 @@
 """The agent's bookkeeping of frameworks, executors and tasks. Pure.
 
 Every task lives under exactly one executor (a command task under its own command executor, whose
-id is the task id), in exactly one of the executor's lists:
+id is the task id; a custom executor's tasks under that executor), in exactly one of its lists:
 
-    launched (`tasks`) --terminal status--> terminated --terminal update acked--> completed
+    queued (custom executor not subscribed yet) --sent to the executor--> launched (`tasks`)
+    queued or launched --terminal status--> terminated --terminal update acked--> completed
 
 An executor moves to its framework's completed executors once it has terminated and holds no
 launched or terminated task; a framework moves to the completed frameworks once it has no executor
@@ -18,7 +19,14 @@ from dataclasses import dataclass, field
 
 from pydcos.mesos import resources as res
 from pydcos.mesos.resources import Resources
-from pydcos.mesos.v1.messages import TERMINAL_STATES, FrameworkInfo, TaskInfo, TaskState, TaskStatus
+from pydcos.mesos.v1.messages import (
+    TERMINAL_STATES,
+    ExecutorInfo,
+    FrameworkInfo,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+)
 
 MAX_STATUSES_PER_TASK = 100
 TaskKey = tuple[str, str]  # (framework_id, task_id)
@@ -47,6 +55,8 @@ class ExecutorEntry:
     container_id: str
     directory: str
     command_task: bool = True  # a command executor run by the agent itself
+    info: ExecutorInfo | None = None  # a custom executor's ExecutorInfo
+    executor_resources: Resources = field(default_factory=Resources)
     tasks: dict[str, TaskEntry] = field(default_factory=dict)
     queued_tasks: dict[str, TaskEntry] = field(default_factory=dict)
     terminated_tasks: dict[str, TaskEntry] = field(default_factory=dict)
@@ -60,8 +70,11 @@ class ExecutorEntry:
         yield from self.completed_tasks
 
     def resources(self) -> Resources:
-        total = Resources()
+        """What the executor holds: its own resources and those of its queued and launched tasks."""
+        total = self.executor_resources
         for task in self.tasks.values():
+            total = total + task.resources
+        for task in self.queued_tasks.values():
             total = total + task.resources
         return total
 
@@ -134,11 +147,12 @@ class AgentState:
         return fw.executors.get(executor_id) if fw else None
 
     def find_task(self, framework_id: str, task_id: str) -> TaskEntry | None:
-        """A launched or terminated (not yet acknowledged) task."""
+        """A queued, launched or terminated (not yet acknowledged) task."""
         executor = self._live.get((framework_id, task_id))
         if executor is None:
             return None
-        return executor.tasks.get(task_id) or executor.terminated_tasks.get(task_id)
+        return (executor.tasks.get(task_id) or executor.queued_tasks.get(task_id)
+                or executor.terminated_tasks.get(task_id))
 
     def knows_task(self, framework_id: str, task_id: str) -> bool:
         """Launched, terminated, or still in some history."""
@@ -146,9 +160,10 @@ class AgentState:
         return key in self._live or key in self._history
 
     def live_tasks(self) -> Iterator[TaskEntry]:
-        """Tasks not yet completed (launched, or terminated with the update unacknowledged)."""
+        """Tasks not yet completed (queued, launched, or terminated with the update unacknowledged)."""
         for fw in self.frameworks.values():
             for executor in fw.executors.values():
+                yield from executor.queued_tasks.values()
                 yield from executor.tasks.values()
                 yield from executor.terminated_tasks.values()
 
@@ -173,14 +188,11 @@ class AgentState:
         """Record a launched command task under its own command executor. Raises ValueError on
         malformed resources (nothing is recorded then)."""
         resources = task_resources(task)
-        fw_id = framework.id.value if framework.id else ""
-        fw = self.frameworks.get(fw_id)
-        if fw is None:
-            fw = self.frameworks[fw_id] = FrameworkEntry(framework)
-            self._forget_completed_framework(fw_id)
-        else:
-            fw.info = framework
+        fw = self._framework_entry(framework)
+        fw_id = fw.id
         executor_id = task.task_id.value
+        if executor_id in fw.executors:
+            raise ValueError(f"Executor id '{executor_id}' is already in use on this agent")
         executor = ExecutorEntry(
             id=executor_id,
             framework_id=fw_id,
@@ -195,6 +207,58 @@ class AgentState:
         self._live[(fw_id, entry.id)] = executor
         return entry
 
+    def _framework_entry(self, framework: FrameworkInfo) -> FrameworkEntry:
+        fw_id = framework.id.value if framework.id else ""
+        fw = self.frameworks.get(fw_id)
+        if fw is None:
+            fw = self.frameworks[fw_id] = FrameworkEntry(framework)
+            self._forget_completed_framework(fw_id)
+        else:
+            fw.info = framework
+        return fw
+
+    def add_executor_task(
+        self, framework: FrameworkInfo, task: TaskInfo, *, container_id: str, directory: str
+    ) -> TaskEntry:
+        """Queue a task for its custom executor (`task.executor`), recording the executor on its
+        first task. Raises ValueError on malformed resources or an executor id taken by a
+        command task (nothing is recorded then)."""
+        assert task.executor is not None
+        info = task.executor
+        resources = task_resources(task)
+        fw_id = framework.id.value if framework.id else ""
+        existing = self.executor(fw_id, info.executor_id.value)
+        if existing is not None and (existing.command_task or existing.terminated):
+            raise ValueError(f"Executor id '{info.executor_id.value}' is in use by another executor")
+        executor_resources = res.flatten(res.from_v1(info.resources)) if existing is None else Resources()
+        fw = self._framework_entry(framework)
+        executor = fw.executors.get(info.executor_id.value)
+        if executor is None:
+            executor = fw.executors[info.executor_id.value] = ExecutorEntry(
+                id=info.executor_id.value,
+                framework_id=fw_id,
+                name=info.name or "",
+                source=info.source or "",
+                container_id=container_id,
+                directory=directory,
+                command_task=False,
+                info=info,
+                executor_resources=executor_resources,
+            )
+        entry = TaskEntry(info=task, framework_id=fw_id, executor_id=executor.id, resources=resources)
+        executor.queued_tasks[entry.id] = entry
+        self._live[(fw_id, entry.id)] = executor
+        return entry
+
+    def launch_queued(self, framework_id: str, task_id: str) -> TaskEntry | None:
+        """A queued task was handed to its executor: it is launched now."""
+        executor = self._live.get((framework_id, task_id))
+        task = executor.queued_tasks.pop(task_id, None) if executor else None
+        if executor is None or task is None:
+            return None
+        executor.tasks[task_id] = task
+        return task
+
     def update_status(self, framework_id: str, status: TaskStatus) -> TaskEntry | None:
         """Apply a status to a launched task; a terminal one moves it to terminated."""
         task_id = status.task_id.value
@@ -202,6 +266,10 @@ class AgentState:
         if executor is None:
             return None
         task = executor.tasks.get(task_id)
+        where = executor.tasks
+        if task is None:
+            task = executor.queued_tasks.get(task_id)
+            where = executor.queued_tasks
         if task is None:
             task = executor.terminated_tasks[task_id]
             task.statuses.append(status)  # kept for the record; a terminal state is final
@@ -209,7 +277,7 @@ class AgentState:
             task.statuses.append(status)
             task.state = status.state
             if status.state in TERMINAL_STATES:
-                del executor.tasks[task_id]
+                del where[task_id]
                 executor.terminated_tasks[task_id] = task
                 self.terminal_counts[status.state] = self.terminal_counts.get(status.state, 0) + 1
         del task.statuses[:-MAX_STATUSES_PER_TASK]
@@ -287,7 +355,9 @@ class AgentState:
             for ex_id, executor in fw.executors.items():
                 if executor.id != ex_id or executor.framework_id != fw_id:
                     problems.append(f"executor {ex_id} keyed wrongly")
-                for where, tasks in (("tasks", executor.tasks), ("terminated", executor.terminated_tasks)):
+                lists = (("tasks", executor.tasks), ("queued", executor.queued_tasks),
+                         ("terminated", executor.terminated_tasks))
+                for where, tasks in lists:
                     for task_id, task in tasks.items():
                         if (fw_id, task_id) in seen:
                             problems.append(f"task {task_id} appears twice")

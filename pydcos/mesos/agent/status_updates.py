@@ -122,6 +122,11 @@ class StatusUpdateManager:
         stream = self._streams.get((framework_id, task_id))
         return list(stream.pending) if stream else []
 
+    def head(self, framework_id: str, task_id: str) -> StatusUpdate | None:
+        """The task's update in flight (or waiting to be), if any."""
+        stream = self._streams.get((framework_id, task_id))
+        return stream.pending[0] if stream else None
+
     def next_deadline(self) -> float | None:
         """The monotonic time of the next resend, for the shell's timer."""
         while self._timers:

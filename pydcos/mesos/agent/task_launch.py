@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from pydcos.mesos.agent.errors import InvalidTask
+from pydcos.mesos.agent.isolation import Limits
 from pydcos.mesos.v1.messages import CommandInfo, FrameworkInfo, TaskInfo
 
 SHELL = "/bin/sh"
@@ -28,6 +29,7 @@ class LaunchSpec:
     env: dict[str, str]
     sandbox: str
     user: str | None  # None = run as the agent's user
+    limits: Limits | None = None  # cgroup limits when isolating
 
 
 def sandboxes_root(work_dir: str) -> str:
@@ -57,22 +59,40 @@ def id_problem(kind: str, value: str) -> str | None:
 def check_task(framework: FrameworkInfo, task: TaskInfo) -> None:
     """Raise InvalidTask when this agent cannot run the task at all."""
     if task.executor is not None:
-        raise InvalidTask(
-            "Tasks with a custom executor are not supported by this agent yet "
-            "(only command tasks are)"
-        )
+        raise InvalidTask("Task should have at least one (but not both) of 'command' and 'executor'")
     if task.command is None:
         raise InvalidTask("Task has neither 'command' nor 'executor'")
     if task.container is not None and task.container.get("type", "MESOS") != "MESOS":
         raise InvalidTask(f"Container type {task.container.get('type')} is not supported by this agent yet")
-    if task.command.uris:
-        raise InvalidTask("Fetching 'command.uris' is not supported by this agent yet")
     if not task.command.value:
         raise InvalidTask("Task's 'command.value' is missing or empty")
     if "\0" in task.command.value or any("\0" in a for a in task.command.arguments):
         raise InvalidTask("Task's command contains a NUL byte")
     fw_id = framework.id.value if framework.id else ""
     for kind, value in (("Framework id", fw_id), ("Task id", task.task_id.value)):
+        problem = id_problem(kind, value)
+        if problem:
+            raise InvalidTask(problem)
+
+
+def check_executor_task(framework: FrameworkInfo, task: TaskInfo) -> None:
+    """Raise InvalidTask when a task for a custom executor (`task.executor`) cannot run here."""
+    info = task.executor
+    assert info is not None
+    if task.command is not None:
+        raise InvalidTask("Task should have at least one (but not both) of 'command' and 'executor'")
+    fw_id = framework.id.value if framework.id else ""
+    if info.framework_id is not None and info.framework_id.value != fw_id:
+        raise InvalidTask(f"ExecutorInfo's framework_id '{info.framework_id.value}' is not the task's framework")
+    if info.container is not None and info.container.get("type", "MESOS") != "MESOS":
+        raise InvalidTask(f"Container type {info.container.get('type')} is not supported by this agent yet")
+    command = info.command
+    if command is None or not command.value:
+        raise InvalidTask("ExecutorInfo's 'command.value' is missing or empty")
+    if "\0" in command.value or any("\0" in a for a in command.arguments):
+        raise InvalidTask("ExecutorInfo's command contains a NUL byte")
+    for kind, value in (("Framework id", fw_id), ("Executor id", info.executor_id.value),
+                        ("Task id", task.task_id.value)):
         problem = id_problem(kind, value)
         if problem:
             raise InvalidTask(problem)
@@ -108,7 +128,9 @@ def effective_user(requested: str | None, agent_user: str, *, switch_user: bool,
     return requested
 
 
-def build_spec(*, task: TaskInfo, sandbox: str, env: dict[str, str], user: str | None) -> LaunchSpec:
+def build_spec(
+    *, task: TaskInfo, sandbox: str, env: dict[str, str], user: str | None, limits: Limits | None = None
+) -> LaunchSpec:
     assert task.command is not None  # check_task ran first
     executable, argv = command_argv(task.command)
-    return LaunchSpec(executable=executable, argv=argv, env=env, sandbox=sandbox, user=user)
+    return LaunchSpec(executable=executable, argv=argv, env=env, sandbox=sandbox, user=user, limits=limits)

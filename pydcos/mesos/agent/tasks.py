@@ -1,9 +1,11 @@
-"""Command tasks on this agent: launch, kill, exit, and the statuses each produces.
+"""Tasks on this agent: launch, kill, exit, and the statuses each produces.
 
-The agent plays Mesos's command executor itself: it starts the task's process (through the
-Containerizer) and reports TASK_RUNNING, then TASK_FINISHED, TASK_FAILED or TASK_KILLED when the
-process ends. What Mesos would refuse or this agent cannot run yet is answered with TASK_ERROR;
-a kill for a task the agent does not know with TASK_LOST. Nothing a master sends raises here.
+The agent plays Mesos's command executor itself: it fetches the task's `uris` (if any), starts
+its process (through the Containerizer) and reports TASK_RUNNING, then TASK_FINISHED,
+TASK_FAILED or TASK_KILLED when the process ends. Tasks for a custom executor are handed to the
+ExecutorRunner (executor_runner.py), which shares the Containerizer and the Fetcher. What Mesos
+would refuse or this agent cannot run yet is answered with TASK_ERROR; a kill for a task the
+agent does not know with TASK_LOST. Nothing a master sends raises here.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from pydcos.core.clock import Clock
 from pydcos.core.log import get_logger
 from pydcos.mesos import internal
 from pydcos.mesos.agent.config import AgentConfig
-from pydcos.mesos.agent.containerizer import Containerizer, ExitCallback
+from pydcos.mesos.agent.containerizer import Containerizer, ExitCallback, lookup_user
 from pydcos.mesos.agent.environment import TaskContext, task_environment
-from pydcos.mesos.agent.errors import InvalidTask, LaunchFailed
-from pydcos.mesos.agent.state import AgentState
+from pydcos.mesos.agent.errors import FetchFailed, InvalidTask, LaunchFailed
+from pydcos.mesos.agent.executor_runner import ExecutorHost, ExecutorRunner
+from pydcos.mesos.agent.fetcher import Fetcher
+from pydcos.mesos.agent.isolation import limits_for
 from pydcos.mesos.agent.task_launch import (
+    LaunchSpec,
     build_spec,
     check_task,
     effective_user,
@@ -29,7 +34,7 @@ from pydcos.mesos.agent.task_launch import (
     task_user,
 )
 from pydcos.mesos.agent.task_status import exit_outcome, make_status
-from pydcos.mesos.v1.messages import TERMINAL_STATES, KillPolicy, StatusSource, TaskState, TaskStatus
+from pydcos.mesos.v1.messages import TERMINAL_STATES, CommandURI, KillPolicy, StatusSource, TaskState
 
 log = get_logger("pydcos.agent.tasks")
 
@@ -39,26 +44,8 @@ LAUNCHES_PER_YIELD = 50
 TaskKey = tuple[str, str]  # (framework_id, task_id)
 
 
-class TaskHost(Protocol):
-    """What the task runner needs from the agent."""
-
-    @property
-    def agent_id(self) -> str | None: ...
-
-    @property
-    def port(self) -> int: ...
-
-    @property
-    def state(self) -> AgentState: ...
-
-    @property
-    def agent_user(self) -> str: ...
-
-    def produce(self, framework_id: str, status: TaskStatus) -> None: ...
-
-    def new_status_uuid(self) -> str: ...
-
-    def new_container_id(self) -> str: ...
+class TaskHost(ExecutorHost, Protocol):
+    """What the task runner needs from the agent (the same as the executor runner)."""
 
 
 def grace_seconds(*policies: KillPolicy | None, default: float) -> float:
@@ -82,15 +69,21 @@ class TaskRunner:
         clock: Clock,
         agent: TaskHost,
         containerizer_factory: Callable[[ExitCallback], Containerizer],
+        fetcher: Fetcher | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
         self._agent = agent
         self._containers = containerizer_factory(self._on_exit)
+        self.fetcher = fetcher or Fetcher(timeout_s=config.fetch_timeout_s, cache_dir=config.cache_dir)
+        self.executors = ExecutorRunner(config=config, clock=clock, agent=agent, containers=self._containers,
+                                        fetcher=self.fetcher, note_in_stderr=_note_in_stderr)
         self._by_container: dict[str, TaskKey] = {}
         self._container_of: dict[TaskKey, str] = {}
+        self._fetching: dict[TaskKey, asyncio.Task[None]] = {}
         self._agent_user = agent.agent_user
         self._is_root = os.geteuid() == 0
+        self._isolated = self._containers.isolator is not None
         self._exits = asyncio.Event()
 
     def __len__(self) -> int:
@@ -124,6 +117,11 @@ class TaskRunner:
         entry = self._agent.state.find_task(fw_id, task_id)
         if entry is not None and entry.state in TERMINAL_STATES:
             return
+        if run.task.executor is not None:
+            if entry is None:  # its executor never took it
+                self._status(fw_id, task_id, "TASK_FAILED", message="Agent error while launching the task",
+                             reason="REASON_CONTAINER_LAUNCH_FAILED", source="SOURCE_AGENT", executor=False)
+            return  # otherwise its executor answers for it
         self._status(fw_id, task_id, "TASK_FAILED", message="Agent error while launching the task",
                      reason="REASON_CONTAINER_LAUNCH_FAILED")
         self._agent.state.executor_terminated(fw_id, task_id)
@@ -136,12 +134,15 @@ class TaskRunner:
         if (fw_id, task_id) in self._container_of or state.knows_task(fw_id, task_id):
             log.warning("duplicate_task_ignored", framework_id=fw_id, task_id=task_id)
             return
+        if task.executor is not None and task.command is None:
+            self.executors.run_task(run)
+            return
         try:
             check_task(framework, task)
             container_id = self._agent.new_container_id()
             agent_id = self._agent.agent_id or ""
             sandbox = sandbox_path(self._config.work_dir, agent_id, fw_id, task_id, container_id)
-            state.add_command_task(framework, task, container_id=container_id, directory=sandbox)
+            entry = state.add_command_task(framework, task, container_id=container_id, directory=sandbox)
         except (InvalidTask, ValueError) as exc:
             log.event("task_refused", framework_id=fw_id, task_id=task_id, reason=str(exc))
             self._status(fw_id, task_id, "TASK_ERROR", message=str(exc), source="SOURCE_AGENT",
@@ -159,32 +160,71 @@ class TaskRunner:
         )
         user = effective_user(task_user(framework, task), self._agent_user,
                               switch_user=self._config.switch_user, is_root=self._is_root)
-        spec = build_spec(task=task, sandbox=sandbox, env=task_environment(task, ctx), user=user)
+        limits = limits_for(entry.resources, cpu_quota=self._config.cgroups_cpu_quota) if self._isolated else None
+        spec = build_spec(task=task, sandbox=sandbox, env=task_environment(task, ctx), user=user, limits=limits)
+        if task.command is not None and task.command.uris:
+            self._fetching[(fw_id, task_id)] = asyncio.create_task(
+                self._fetch_then_launch(fw_id, task_id, container_id, spec, list(task.command.uris)),
+                name=f"fetch-{task_id}")
+            return
+        self._launch(fw_id, task_id, container_id, spec)
+
+    def _launch(self, fw_id: str, task_id: str, container_id: str, spec: LaunchSpec) -> None:
         try:
             pid = self._containers.launch(container_id, spec)
         except LaunchFailed as exc:
-            log.event("task_launch_failed", framework_id=fw_id, task_id=task_id, reason=exc.message)
-            _note_in_stderr(sandbox, exc.message)
-            self._status(fw_id, task_id, "TASK_FAILED", message=exc.message,
-                         reason="REASON_CONTAINER_LAUNCH_FAILED", container_id=container_id)
-            state.executor_terminated(fw_id, task_id)
+            self._fail_launch(fw_id, task_id, container_id, spec.sandbox, exc.message, "REASON_CONTAINER_LAUNCH_FAILED")
             return
         self._by_container[container_id] = (fw_id, task_id)
         self._container_of[(fw_id, task_id)] = container_id
         log.event("task_started", framework_id=fw_id, task_id=task_id, pid=pid, container_id=container_id)
         self._status(fw_id, task_id, "TASK_RUNNING", container_id=container_id)
 
+    def _fail_launch(self, fw_id: str, task_id: str, container_id: str, sandbox: str, message: str,
+                     reason: str) -> None:
+        log.event("task_launch_failed", framework_id=fw_id, task_id=task_id, reason=message)
+        _note_in_stderr(sandbox, message)
+        self._status(fw_id, task_id, "TASK_FAILED", message=message, reason=reason, container_id=container_id)
+        self._agent.state.executor_terminated(fw_id, task_id)
+
+    async def _fetch_then_launch(self, fw_id: str, task_id: str, container_id: str, spec: LaunchSpec,
+                                 uris: list[CommandURI]) -> None:
+        """Fetch the task's URIs into its sandbox, then start it (unless killed meanwhile: a kill
+        takes the task out of `_fetching` and cancels this)."""
+        message = reason = None
+        try:
+            owner = lookup_user(spec.user) if spec.user else None
+            await self.fetcher.fetch(uris, spec.sandbox, (owner.uid, owner.gid) if owner else None)
+        except FetchFailed as exc:
+            message, reason = exc.message, "REASON_FETCHER_FAILED"
+        except LaunchFailed as exc:
+            message, reason = exc.message, "REASON_CONTAINER_LAUNCH_FAILED"
+        except Exception:  # our bug: the task must still be answered
+            log.exception("task_fetch_crashed", framework_id=fw_id, task_id=task_id)
+            message, reason = "Agent error while fetching the task's URIs", "REASON_FETCHER_FAILED"
+        if self._fetching.pop((fw_id, task_id), None) is None:
+            return  # killed meanwhile (and answered)
+        if message is not None and reason is not None:
+            self._fail_launch(fw_id, task_id, container_id, spec.sandbox, message, reason)
+            return
+        self._launch(fw_id, task_id, container_id, spec)
+
     # --- exit ---------------------------------------------------------------------------
 
-    def _on_exit(self, container_id: str, returncode: int | None, killed: bool) -> None:
+    def _on_exit(self, container_id: str, returncode: int | None, killed: bool, limitation: str | None) -> None:
         key = self._by_container.pop(container_id, None)
         if key is None:
+            self.executors.on_exit(container_id, returncode, limitation)
+            self._exits.set()
             return
         del self._container_of[key]
         fw_id, task_id = key
+        source: StatusSource = "SOURCE_EXECUTOR"
         state, message, reason = exit_outcome(returncode, killed=killed)
+        if limitation is not None:
+            state, message, reason, source = "TASK_FAILED", limitation, "REASON_CONTAINER_LIMITATION_MEMORY", "SOURCE_AGENT"
         log.event("task_exited", framework_id=fw_id, task_id=task_id, state=state, returncode=returncode)
-        self._status(fw_id, task_id, state, message=message, reason=reason, container_id=container_id)
+        self._status(fw_id, task_id, state, message=message, reason=reason, container_id=container_id, source=source)
         self._agent.state.executor_terminated(fw_id, task_id)
         self._exits.set()
 
@@ -192,12 +232,21 @@ class TaskRunner:
 
     def kill_task(self, framework_id: str, task_id: str, policy: KillPolicy | None = None) -> None:
         cid = self._container_of.get((framework_id, task_id))
+        fetching = self._fetching.pop((framework_id, task_id), None)
+        if fetching is not None:
+            fetching.cancel()
+            log.event("task_kill", framework_id=framework_id, task_id=task_id, phase="fetching")
+            self._status(framework_id, task_id, "TASK_KILLED", message="Killed while fetching its URIs")
+            self._agent.state.executor_terminated(framework_id, task_id)
+            return
         if cid is not None:
             entry = self._agent.state.find_task(framework_id, task_id)
             grace = grace_seconds(policy, entry.info.kill_policy if entry else None,
                                   default=self._config.kill_grace_s)
             log.event("task_kill", framework_id=framework_id, task_id=task_id, grace_s=grace)
             self._containers.kill(cid, grace)
+            return
+        if self.executors.kill_task(framework_id, task_id, policy):
             return
         if self._agent.state.knows_task(framework_id, task_id):
             log.event("task_kill_ignored", framework_id=framework_id, task_id=task_id, reason="already terminal")
@@ -207,33 +256,49 @@ class TaskRunner:
                      source="SOURCE_AGENT", reason="REASON_TASK_UNKNOWN", executor=False)
 
     def shutdown_framework(self, framework_id: str) -> None:
-        for fw_id, task_id in [k for k in self._container_of if k[0] == framework_id]:
+        for fw_id, task_id in [k for k in [*self._container_of, *self._fetching] if k[0] == framework_id]:
             self.kill_task(fw_id, task_id)
+        self.executors.shutdown_framework(framework_id)
 
     def shutdown_executor(self, framework_id: str, executor_id: str) -> None:
         # A command executor's id is its task's id.
-        if (framework_id, executor_id) in self._container_of:
+        key = (framework_id, executor_id)
+        if key in self._container_of or key in self._fetching:
             self.kill_task(framework_id, executor_id)
-        else:
+        elif not self.executors.shutdown_executor(framework_id, executor_id):
             log.event("executor_shutdown_ignored", framework_id=framework_id, executor_id=executor_id)
 
+    def framework_message(self, framework_id: str, executor_id: str, data: str) -> bool:
+        """Hand a scheduler's message to its executor; False when no custom executor takes it."""
+        return self.executors.framework_message(framework_id, executor_id, data)
+
+    def acknowledged(self, framework_id: str, task_id: str, uuid: str) -> None:
+        """The scheduler acknowledged this update (the head of the task's stream)."""
+        self.executors.acknowledged(framework_id, task_id, uuid)
+
     async def shutdown(self, grace_s: float) -> None:
-        """Kill every task and wait for them to end (SIGKILL after the grace period)."""
+        """Kill every task and executor and wait for them to end (SIGKILL after the grace period)."""
+        for fetching in self._fetching.values():
+            fetching.cancel()
+        self._fetching.clear()
         for fw_id, task_id in list(self._container_of):
             cid = self._container_of[(fw_id, task_id)]
             self._containers.kill(cid, min(grace_s, self._config.kill_grace_s))
+        self.executors.shutdown_all()
         deadline = asyncio.get_running_loop().time() + grace_s + 2.0
-        while self._by_container and asyncio.get_running_loop().time() < deadline:
+        while len(self._containers) and asyncio.get_running_loop().time() < deadline:
             self._exits.clear()
             try:
                 async with asyncio.timeout(max(0.0, deadline - asyncio.get_running_loop().time())):
                     await self._exits.wait()
             except TimeoutError:
                 break
-        if self._by_container:
-            log.warning("tasks_left_running_at_shutdown", count=len(self._by_container))
+        if len(self._containers):
+            log.warning("tasks_left_running_at_shutdown", count=len(self._containers))
+        self.executors.close()
 
     def close(self) -> None:
+        self.executors.close()
         self._containers.close()
 
     # --- statuses -----------------------------------------------------------------------
@@ -269,7 +334,7 @@ class TaskRunner:
 def _note_in_stderr(sandbox: str, message: str) -> None:
     """Put a launch failure where `dcos task log --stderr` looks (if the sandbox exists)."""
     try:
-        fd = os.open(os.path.join(sandbox, "stderr"), os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        fd = os.open(os.path.join(sandbox, "stderr"), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError:
         return
     try:

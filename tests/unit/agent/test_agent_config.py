@@ -82,8 +82,26 @@ def test_command_line() -> None:
         config_from_args(build_parser().parse_args(["--resources", "cpus:x"]))
 
 
+def test_executor_fetcher_and_isolation_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    args = build_parser().parse_args([
+        "--work-dir", "/w", "--executor-registration-timeout", "5", "--executor-heartbeat", "2",
+        "--fetch-timeout", "9", "--isolation", "none", "--cgroups-root", "mine", "--cgroups-cpu-quota",
+    ])
+    config = config_from_args(args)
+    assert (config.executor_registration_timeout_s, config.executor_heartbeat_s, config.fetch_timeout_s) == (5, 2, 9)
+    assert (config.isolation, config.cgroups_root, config.cgroups_cpu_quota) == ("none", "mine", True)
+    assert config.cache_dir == "/w/fetch-cache" and flags_json(config, DETECTED)["isolation"] == "none"
+    assert config_from_args(build_parser().parse_args([])).isolation == "auto"
+    monkeypatch.setenv("PYDCOS_AGENT_ISOLATION", "none")
+    assert config_from_args(build_parser().parse_args([])).isolation == "none"
+    monkeypatch.setenv("PYDCOS_AGENT_ISOLATION", "bogus")
+    with pytest.raises(ValueError, match="bogus"):
+        config_from_args(build_parser().parse_args([]))
+
+
 PURE = ["status_updates.py", "state.py", "state_json.py", "environment.py", "task_launch.py",
-        "task_status.py", "config.py", "errors.py"]
+        "task_status.py", "config.py", "errors.py", "executor_core.py", "executor_events.py",
+        "executor_messages.py", "fetch_plan.py", "isolation.py"]
 FORBIDDEN = {"asyncio", "aiohttp", "kazoo", "sqlite3", "time", "random", "socket", "subprocess", "uvloop"}
 
 

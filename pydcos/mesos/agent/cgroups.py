@@ -1,0 +1,324 @@
+"""cgroups isolation: a cgroup per container, limits from its resources, OOM kills read back.
+
+The pure decisions (layout, paths, values, OOM parsing) are in `isolation.py`; this module does
+the file system work. Per container:
+
+    create(cid, limits)   mkdir the container's cgroup in each hierarchy, write its limits
+    attach(cid, pid)      write the pid to `cgroup.procs`, right after the process was started
+    limitation(cid)       after the main process ended: the OOM message, or None
+    destroy(cid)          SIGKILL everything still listed in the cgroup, then rmdir it
+
+Getting the process in without a window: on v1 the agent moves its own launching thread into
+the container's cgroups (`tasks` takes single threads), starts the process with vfork (the
+child is born inside), and moves the thread back: about 0.1 ms per launch, and nothing the task
+forks can escape. Meanwhile page faults of the agent are charged to the (empty, just created)
+container cgroup, which is why the thread stays there only for the spawn. On v2 threads of a
+domain cgroup cannot move alone, so the pid is written to `cgroup.procs` right after `Popen`
+returns (the agent uses no preexec hook, which keeps launches on the vfork path): in that window
+of some tens of microseconds the task runs in the agent's cgroup, and what it forks then stays
+there. Such early children still die with the task's process group on a kill; they only escape
+the limits. The same fallback is used on v1 when the agent's own cgroup is not visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+from pydcos.core.log import get_logger
+from pydcos.mesos.agent.isolation import (
+    Layout,
+    Limits,
+    choose_layout,
+    limit_writes,
+    memory_limitation_message,
+    oom_files,
+    oom_killed,
+    parse_int,
+)
+
+log = get_logger("pydcos.agent.cgroups")
+
+PROC_MOUNTS = "/proc/self/mounts"
+PROC_CGROUP = "/proc/self/cgroup"
+KILL_ROUNDS = 3
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as f:
+        return f.read()
+
+
+def _write(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode("ascii"))
+    finally:
+        os.close(fd)
+
+
+class CgroupIsolator:
+    """Owns the container cgroups of one agent. `agent_key` (the agent id once registered) names
+    the agent's directory; set it before the first container."""
+
+    def __init__(self, layout: Layout, *, root_name: str = "pydcos", cpu_quota: bool = False) -> None:
+        self.layout = layout
+        self.root_name = root_name
+        self.cpu_quota = cpu_quota
+        self.agent_key = "unregistered"
+        self._paths: dict[str, dict[str, str]] = {}
+        self._limits: dict[str, Limits] = {}
+        self._agent_dirs: set[str] = set()
+        self.spawn_inside = layout.version == 1
+
+    # --- detection ----------------------------------------------------------------------
+
+    @classmethod
+    def detect(cls, *, root_name: str = "pydcos", cpu_quota: bool = False) -> CgroupIsolator | str:
+        """A working isolator, or why cgroups cannot be used here (probed by creating, limiting
+        and removing a cgroup under the pydcos parent)."""
+        try:
+            layout = choose_layout(_read(PROC_MOUNTS), _read(PROC_CGROUP))
+        except OSError as exc:
+            return f"cannot read {exc.filename}: {exc.strerror}"
+        if isinstance(layout, str):
+            return layout
+        # Inside a container without a cgroup namespace, /proc/self/cgroup names a path that is
+        # the mount's root here: use the root then.
+        own = {c: (p if os.path.isdir(os.path.join(layout.mounts[c], p.lstrip("/"))) else "/")
+               for c, p in layout.own.items()}
+        isolator = cls(Layout(layout.version, layout.mounts, own), root_name=root_name, cpu_quota=cpu_quota)
+        # Moving the launching thread back needs its true cgroup: only when it is visible.
+        isolator.spawn_inside = layout.version == 1 and own == layout.own
+        problem = isolator._probe()
+        return problem if problem is not None else isolator
+
+    def _probe(self) -> str | None:
+        key, agent_dir = "probe", f"probe-{os.getpid()}-{id(self):x}"
+        try:
+            if self.layout.version == 2:
+                self._enable_v2_controllers()
+            self.create(key, Limits(cpu_shares=1024, memory_bytes=64 * 1024 * 1024), agent_key=agent_dir)
+        except OSError as exc:
+            return f"cgroups under {self.layout.base(self.layout.controllers()[0], self.root_name)} " \
+                   f"are not writable: {exc.strerror or exc} ({exc.filename or ''})"
+        finally:
+            self.destroy(key)
+            self._agent_dirs.discard(agent_dir)
+            self._rmdir_agent_dirs([agent_dir])
+        return None
+
+    def _enable_v2_controllers(self) -> None:
+        """v2 only delegates a controller to children listed in the parent's subtree_control."""
+        mount, own = self.layout.mounts[""], self.layout.own[""].strip("/")
+        chain = [os.path.join(mount, own)] if own else [mount]
+        chain.append(self.layout.base("", self.root_name))
+        os.makedirs(chain[-1], exist_ok=True)
+        for directory in chain:
+            enabled = _read(os.path.join(directory, "cgroup.subtree_control")).split()
+            wanted = [c for c in ("cpu", "memory") if c not in enabled]
+            if wanted:
+                _write(os.path.join(directory, "cgroup.subtree_control"), " ".join("+" + c for c in wanted))
+
+    # --- containers ---------------------------------------------------------------------
+
+    def create(self, container_id: str, limits: Limits, *, agent_key: str | None = None) -> None:
+        """Make the container's cgroups and write its limits. Raises OSError."""
+        key = agent_key or self.agent_key
+        paths = self.layout.container_paths(self.root_name, key, container_id)
+        self._paths[container_id] = paths
+        self._limits[container_id] = limits
+        if key not in self._agent_dirs:
+            self._prepare_agent_dir(key)
+        for path in paths.values():
+            try:
+                os.mkdir(path, 0o755)
+            except FileNotFoundError:  # the agent's directory was removed under us: make it again
+                self._prepare_agent_dir(key)
+                os.mkdir(path, 0o755)
+        for controller, name, value in limit_writes(self.layout.version, limits):
+            _write(os.path.join(paths[controller], name), value)
+
+    def _prepare_agent_dir(self, key: str) -> None:
+        for controller in self.layout.controllers():
+            os.makedirs(os.path.join(self.layout.base(controller, self.root_name), key), exist_ok=True)
+        if self.layout.version == 2:
+            agent_dir = os.path.join(self.layout.base("", self.root_name), key)
+            enabled = _read(os.path.join(agent_dir, "cgroup.subtree_control")).split()
+            wanted = [c for c in ("cpu", "memory") if c not in enabled]
+            if wanted:
+                _write(os.path.join(agent_dir, "cgroup.subtree_control"), " ".join("+" + c for c in wanted))
+        self._agent_dirs.add(key)
+
+    def update(self, container_id: str, limits: Limits) -> None:
+        """New limits for a running container (a custom executor that received another task)."""
+        paths = self._paths.get(container_id)
+        if paths is None:
+            return
+        self._limits[container_id] = limits
+        for controller, name, value in limit_writes(self.layout.version, limits):
+            try:
+                _write(os.path.join(paths[controller], name), value)
+            except OSError as exc:
+                log.warning("cgroup_limit_update_failed", container_id=container_id, file=name,
+                            error=exc.strerror or str(exc))
+
+    @contextlib.contextmanager
+    def spawning(self, container_id: str) -> Iterator[None]:
+        """Around the spawn of the container's process (v1): the calling thread sits in the
+        container's cgroups, so the child is born there. Raises OSError when it cannot move in."""
+        paths = self._paths.get(container_id)
+        if not self.spawn_inside or not paths:
+            yield
+            return
+        tid = str(threading.get_native_id())
+        moved: list[str] = []
+        try:
+            for controller, path in paths.items():
+                _write(os.path.join(path, "tasks"), tid)
+                moved.append(controller)
+            yield
+        finally:
+            for controller in moved:
+                home = os.path.join(self.layout.mounts[controller], self.layout.own[controller].lstrip("/"))
+                try:
+                    _write(os.path.join(home, "tasks"), tid)
+                except OSError as exc:
+                    log.warning("cgroup_thread_move_back_failed", controller=controller,
+                                error=exc.strerror or str(exc))
+
+    def attach(self, container_id: str, pid: int) -> None:
+        """Move a just-started process into the container's cgroups (when it was not born there).
+        A process that already exited is fine (ESRCH); anything else raises OSError."""
+        if self.spawn_inside:
+            return
+        for path in self._paths.get(container_id, {}).values():
+            try:
+                _write(os.path.join(path, "cgroup.procs"), str(pid))
+            except ProcessLookupError:
+                return
+
+    def pids(self, container_id: str) -> set[int]:
+        out: set[int] = set()
+        for path in self._paths.get(container_id, {}).values():
+            with contextlib.suppress(OSError):
+                out.update(int(p) for p in _read(os.path.join(path, "cgroup.procs")).split() if p.isdigit())
+        return out
+
+    def kill_all(self, container_id: str) -> None:
+        """SIGKILL every process in the container's cgroups (`cgroup.kill` on v2 when present)."""
+        paths = self._paths.get(container_id, {})
+        if self.layout.version == 2 and "" in paths:
+            with contextlib.suppress(OSError):
+                _write(os.path.join(paths[""], "cgroup.kill"), "1")
+                return
+        for _ in range(KILL_ROUNDS):  # a process may fork between the read and the kill
+            pids = self.pids(container_id)
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def limitation(self, container_id: str) -> str | None:
+        """After the container's main process ended: the memory limitation that killed it, if any."""
+        paths = self._paths.get(container_id)
+        if paths is None:
+            return None
+        (controller, events), (_, peak) = oom_files(self.layout.version)
+        if controller not in paths:
+            return None
+        try:
+            contents = {events: _read(os.path.join(paths[controller], events))}
+        except OSError:
+            return None
+        if not oom_killed(self.layout.version, contents):
+            return None
+        try:  # read only after an OOM kill: this runs for every task that ends
+            peak_bytes = parse_int(_read(os.path.join(paths[controller], peak)))
+        except OSError:
+            peak_bytes = None
+        return memory_limitation_message(self._limits[container_id].memory_bytes, peak_bytes)
+
+    def destroy(self, container_id: str) -> bool:
+        """Remove the container's cgroups, SIGKILLing whatever still keeps one busy. False while
+        one is still busy (killed processes not yet gone): call again later."""
+        paths = self._paths.get(container_id)
+        if paths is None:
+            return True
+        left = {}
+        for controller, path in paths.items():
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    log.warning("cgroup_remove_failed", container_id=container_id, path=path,
+                                error=exc.strerror or str(exc))
+                left[controller] = path
+        if left:
+            self._paths[container_id] = left
+            self.kill_all(container_id)  # rmdir failed: something still runs in there
+            return False
+        del self._paths[container_id]
+        self._limits.pop(container_id, None)
+        return True
+
+    def forget(self, container_id: str) -> None:
+        """Stop tracking a container whose cgroups could not be removed (logged by the caller)."""
+        self._paths.pop(container_id, None)
+        self._limits.pop(container_id, None)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def collect_garbage(self, min_age_s: float = 60.0) -> int:
+        """Remove what agents that died without cleaning up left under the pydcos parent: empty
+        container and agent cgroups older than `min_age_s`. The kernel refuses to remove a
+        cgroup that still has processes or children, and the age keeps a live agent's cgroup
+        between its creation and its process's start out of reach. Returns how many went."""
+        removed = 0
+        old = time.time() - min_age_s
+        for controller in self.layout.controllers():
+            base = self.layout.base(controller, self.root_name)
+            for agent_dir in _subdirs(base):
+                for container_dir in _subdirs(agent_dir):
+                    removed += _rmdir_if_older(container_dir, old)
+                if agent_dir.rsplit("/", 1)[-1] not in self._agent_dirs:
+                    removed += _rmdir_if_older(agent_dir, old)
+        return removed
+
+    def close(self) -> None:
+        """Remove the agent's directories (the containers' cgroups are gone by now)."""
+        self._rmdir_agent_dirs(list(self._agent_dirs))
+        self._agent_dirs.clear()
+
+    def _rmdir_agent_dirs(self, keys: list[str]) -> None:
+        for key in keys:
+            for controller in self.layout.controllers():
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(self.layout.base(controller, self.root_name), key))
+
+
+def _subdirs(path: str) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _rmdir_if_older(path: str, than: float) -> int:
+    try:
+        if os.stat(path).st_mtime >= than:
+            return 0
+        os.rmdir(path)
+        return 1
+    except OSError:  # busy (processes or children in it), or gone meanwhile
+        return 0
