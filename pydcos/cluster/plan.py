@@ -312,6 +312,10 @@ def _agent_daemon(
     if node.zone == "public":
         argv += ("--default-role", PUBLIC_ROLE)
     argv += ("--resources", agent_resources(cpus=facts.cpus, mem_mb=mem_mb, ports=ports))
+    # Tasks resolve through the dns beside each master (the agent's own mount namespace holds a
+    # resolv.conf naming them), as DC/OS agents' /etc/resolv.conf does.
+    for i in range(1, options.masters + 1):
+        argv += ("--task-nameserver", node_ip(options.net, "master", i))
     return DaemonSpec(
         node=node.name,
         name="agent",

@@ -94,3 +94,22 @@ async def test_public_agent_gets_only_slave_public_frameworks(local_cluster: Loc
         assert status == 202
         lost = await s.wait_update("public-task", {"TASK_LOST", "TASK_DROPPED"})
         assert lost["reason"] == "REASON_INVALID_OFFERS"
+
+
+async def test_tasks_resolve_names_through_the_cluster_dns(local_cluster: LocalCluster) -> None:
+    """A task's resolver is the dns beside the master: `leader.mesos` resolves inside it."""
+    master_ip = local_cluster.info.masters[0].ip
+    agents = {a.id: a.url for a in local_cluster.info.agents}
+    async with SchedulerClient(local_cluster.mesos_url, {"user": "root", "name": "resolver"}) as s:
+        offer = next(o for o in (await s.next_event("OFFERS"))["offers"]["offers"]
+                     if agents[o["agent_id"]["value"]].startswith(f"http://{local_cluster.net}.2."))
+        task = command_task("resolve", offer["agent_id"]["value"], "getent hosts leader.mesos", cpus=0.1, mem=32)
+        await s.call("ACCEPT", accept={"offer_ids": [offer["id"]], "operations": [
+            {"type": "LAUNCH", "launch": {"task_infos": [task]}}]})
+        done = await s.wait_update("resolve", {"TASK_FINISHED", "TASK_FAILED"}, timeout=20)
+        assert done["state"] == "TASK_FINISHED", done
+        async with aiohttp.ClientSession() as session:
+            agent_url = agents[offer["agent_id"]["value"]]
+            directory = _directory(await get_json(session, agent_url + "/state.json"), s.framework_id or "", "resolve")
+            out = await get_json(session, f"{agent_url}/files/read.json?path={quote(directory + '/stdout')}&offset=0")
+        assert out["data"].split()[0] == master_ip

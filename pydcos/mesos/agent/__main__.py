@@ -17,6 +17,7 @@ from pydcos.core.log import get_logger, setup_logging
 from pydcos.mesos.agent.config import AgentConfig, parse_attributes
 from pydcos.mesos.agent.errors import IsolationError
 from pydcos.mesos.agent.service import Agent
+from pydcos.mesos.agent.task_resolver import use_task_nameservers
 from pydcos.mesos.resources import Resources
 
 log = get_logger("pydcos.agent")
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(process groups only); default from ${ISOLATION_ENV}, else auto")
     p.add_argument("--cgroups-root", default=d.cgroups_root, help="parent cgroup name under the agent's own")
     p.add_argument("--cgroups-cpu-quota", action="store_true", help="also cap cpu time with a CFS quota")
+    p.add_argument("--task-nameserver", action="append", default=[],
+                   help="resolver for tasks (repeatable): the cluster's dns on a local cluster, set up in "
+                        "a mount namespace of the agent's own; default: the host's /etc/resolv.conf")
     return p
 
 
@@ -123,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     setup_logging(config.log_level, config.log_file)
+    # Before any thread exists: unsharing the mount namespace needs a single-threaded process.
+    use_task_nameservers(args.task_nameserver, config.work_dir)
     try:
         import uvloop
     except ImportError:

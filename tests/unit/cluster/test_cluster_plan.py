@@ -79,6 +79,7 @@ def test_private_agent_command_line() -> None:
         "--log-file", "/tmp/c/logs/agent-2/agent.log",
         "--zone", "private",
         "--resources", f"cpus:4;mem:{mem};disk:10000;ports:[32000-32999]",
+        "--task-nameserver", "127.0.1.1",
     )  # fmt: skip
     assert agent.health_url == "http://127.0.2.2:5051/health"
 
