@@ -138,8 +138,12 @@ class SchedulerDriver:
         if self.status != DriverStatus.RUNNING:
             return self.status
         if not (failover or self.failover) and self.connected:
-            with contextlib.suppress(Exception):
-                self._submit(self._call({"type": "TEARDOWN"})).result(10)
+            if threading.current_thread() is self._thread:
+                # Called from a callback: the loop is this thread, so it cannot be waited on.
+                self._fire({"type": "TEARDOWN"})
+            else:
+                with contextlib.suppress(Exception):
+                    self._submit(self._call({"type": "TEARDOWN"})).result(10)
         self.status = DriverStatus.STOPPED
         self._cancel()
         return self.status
@@ -160,7 +164,10 @@ class SchedulerDriver:
         return self.join()
 
     def _cancel(self) -> None:
-        if self._loop is not None and self._main is not None:
+        if self._loop is None or self._main is None:
+            return
+        # The loop may already have ended (the master's ERROR after a teardown aborts the driver).
+        with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._main.cancel)
 
     def _submit(self, coro: Any) -> Future[Any]:
@@ -171,7 +178,8 @@ class SchedulerDriver:
         """Send a call without waiting (safe from callbacks on the driver thread and from others)."""
         if self._loop is None or self.status != DriverStatus.RUNNING:
             return
-        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._call(body)))
+        with contextlib.suppress(RuntimeError):  # the loop has just ended
+            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._call(body)))
 
     # --- calls ------------------------------------------------------------------------------
 
@@ -215,6 +223,9 @@ class SchedulerDriver:
         tasks = [{"task_id": s["task_id"], **({"agent_id": s["agent_id"]} if "agent_id" in s else {})}
                  for s in statuses]
         self._fire({"type": "RECONCILE", "reconcile": {"tasks": tasks}})
+
+    def shutdown_executor(self, executor_id: Json, agent_id: Json) -> None:
+        self._fire({"type": "SHUTDOWN", "shutdown": {"executor_id": executor_id, "agent_id": agent_id}})
 
     def send_framework_message(self, executor_id: Json, agent_id: Json, data: bytes) -> None:
         self._fire({"type": "MESSAGE", "message": {
