@@ -23,7 +23,7 @@ import asyncio
 import base64
 import contextlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -107,6 +107,7 @@ class SchedulerDriver:
         self._session: aiohttp.ClientSession | None = None
         self._main: asyncio.Task[None] | None = None
         self._stopped = threading.Event()
+        self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle (blocking facade) --------------------------------------------------------
 
@@ -137,16 +138,30 @@ class SchedulerDriver:
         """Stop; without `failover` the framework is torn down (its tasks are killed)."""
         if self.status != DriverStatus.RUNNING:
             return self.status
-        if not (failover or self.failover) and self.connected:
-            if threading.current_thread() is self._thread:
-                # Called from a callback: the loop is this thread, so it cannot be waited on.
-                self._fire({"type": "TEARDOWN"})
-            else:
-                with contextlib.suppress(Exception):
-                    self._submit(self._call({"type": "TEARDOWN"})).result(10)
+        teardown = not (failover or self.failover) and self.connected
+        if threading.current_thread() is self._thread:
+            # Called from a callback: the loop is this thread, so it cannot be waited on; the
+            # teardown is sent first and the loop ends after it.
+            self.status = DriverStatus.STOPPED
+            self._spawn_on_loop(self._teardown_then_end(teardown))
+            return self.status
+        if teardown:
+            with contextlib.suppress(Exception):
+                self._submit(self._call({"type": "TEARDOWN"})).result(10)
         self.status = DriverStatus.STOPPED
         self._cancel()
         return self.status
+
+    async def _teardown_then_end(self, teardown: bool) -> None:
+        if teardown:
+            await self._call({"type": "TEARDOWN"})
+        if self._main is not None:
+            self._main.cancel()
+
+    def _spawn_on_loop(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def abort(self) -> str:
         if self.status == DriverStatus.RUNNING:

@@ -105,3 +105,16 @@ async def test_example_framework_runs() -> None:
         assert proc.returncode == 0, (out.decode(), err.decode()[-2000:])
         assert out.decode().count("TASK_FINISHED") == 4
         await agent.close()
+
+
+async def test_stop_from_a_callback_tears_down() -> None:
+    class StopAtOnce(Scheduler):
+        def registered(self, driver: SchedulerDriver, framework_id: str, master_info: dict) -> None:  # type: ignore[type-arg]
+            driver.stop()
+
+    async with Master(config()) as master:
+        driver = SchedulerDriver(StopAtOnce(), {"user": "root", "name": "stopper"}, master.url)
+        driver.start()
+        assert await asyncio.to_thread(driver.join) == DriverStatus.STOPPED
+        await wait_until(lambda: bool(master.state.completed_frameworks), what="framework torn down")
+        assert master.state.completed_frameworks[-1].id == driver.framework_id
