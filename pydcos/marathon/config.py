@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pydcos.marathon.core import CoreConfig
 
 VERSION = "1.3.6"
+_WILDCARDS = ("0.0.0.0", "::")
 
 
 def _user() -> str:
@@ -46,6 +47,15 @@ class MarathonConfig:
     @property
     def advertised_hostname(self) -> str:
         return self.hostname or self.ip
+
+    @property
+    def framework_hostname(self) -> str:
+        """FrameworkInfo.hostname. An HTTP API framework has no libprocess pid, so Mesos-DNS can make
+        `marathon.mesos` only from this field, and only when it is an address: our IP, whatever
+        name `--hostname` gives; that name only when we listen on every address."""
+        if self.ip and self.ip not in _WILDCARDS:
+            return self.ip
+        return self.advertised_hostname
 
     @property
     def masters(self) -> list[str]:

@@ -8,6 +8,7 @@ and the one place the core's instructions are carried out.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 from collections.abc import Coroutine, Iterable
@@ -57,6 +58,8 @@ class Marathon:
         self._tasks: set[asyncio.Task[None]] = set()
         self._probes: set[asyncio.Task[None]] = set()
         self._http: aiohttp.ClientSession | None = None
+        # Calls waiting for the writes before them to be stored (see `_send`), with the write count.
+        self._held: collections.deque[tuple[int, v1.Call]] = collections.deque()
 
     def _default_store(self) -> Store:
         if self.config.work_dir is None:
@@ -134,22 +137,44 @@ class Marathon:
         return v1.FrameworkInfo(
             user=self.config.mesos_user, name=self.config.framework_name,
             failover_timeout=self.config.failover_timeout, checkpoint=True, role=self.config.mesos_role,
-            hostname=self.config.advertised_hostname, webui_url=f"http://{self.leader}",
+            hostname=self.config.framework_hostname, webui_url=f"http://{self.leader}",
             capabilities=[],
         )
 
     # --- carrying out instructions ------------------------------------------------------------
 
     def execute(self, instructions: Iterable[Instruction]) -> None:
+        calls: list[v1.Call] = []
         for instruction in instructions:
             if isinstance(instruction, CallMesos):
                 self.count(f"mesos_calls_{instruction.call.type.lower()}")
-                if self.link is not None:
-                    self.link.send(instruction.call)
+                calls.append(instruction.call)
             elif isinstance(instruction, Persist):
                 self.persister.write(instruction.key, instruction.value)
             elif isinstance(instruction, Emit):
                 self.bus.publish(instruction)
+        for call in calls:
+            self._send(call)
+
+    def _send(self, call: v1.Call) -> None:
+        """Send a call, but a launch only once what was written before it (its instances) is stored:
+        a Marathon that died between the two would come back not knowing a task that runs, and
+        start another one (Marathon's OfferProcessor saves tasks before it accepts, for this
+        reason). Calls behind a held launch wait with it, so Mesos sees them in order."""
+        if self._held or (_launches(call) and self.persister.written < self.persister.queued):
+            self._held.append((self.persister.queued, call))
+            if len(self._held) == 1:
+                self._spawn(self._send_when_stored())
+        elif self.link is not None:
+            self.link.send(call)
+
+    async def _send_when_stored(self) -> None:
+        while self._held:
+            await self.persister.written_upto(self._held[0][0])
+            while self._held and self._held[0][0] <= self.persister.written:
+                _, call = self._held.popleft()
+                if self.link is not None:
+                    self.link.send(call)
 
     async def commit(self) -> None:
         """After an API change: carry out what it caused and wait until it is stored."""
@@ -243,6 +268,10 @@ class Marathon:
             with open(f"/proc/{os.getpid()}/statm") as f:
                 return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         return 0
+
+
+def _launches(call: v1.Call) -> bool:
+    return call.accept is not None and any(op.type in ("LAUNCH", "LAUNCH_GROUP") for op in call.accept.operations)
 
 
 SERVICE = web.AppKey("marathon", Marathon)

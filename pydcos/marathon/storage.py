@@ -66,9 +66,21 @@ class Persister:
         self._queued += 1
         self._wake.set()
 
+    @property
+    def queued(self) -> int:
+        """How many writes were handed in so far; `written_upto(queued)` waits for all of them."""
+        return self._queued
+
+    @property
+    def written(self) -> int:
+        return self._written
+
     async def flush(self) -> None:
         """Return once everything written so far is in the store."""
-        target = self._queued
+        await self.written_upto(self._queued)
+
+    async def written_upto(self, target: int) -> None:
+        """Return once the first `target` writes handed in are in the store."""
         async with self._done:
             await self._done.wait_for(lambda: self._written >= target)
 

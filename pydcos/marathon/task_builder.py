@@ -106,17 +106,20 @@ def _health_check(app: AppDefinition) -> dict[str, Any] | None:
 
 
 def _discovery(app: AppDefinition, host_ports: list[int]) -> dict[str, Any]:
+    """Mesos-DNS names the task after `name` and makes SRV records from `ports`. A port definition
+    with several protocols ("udp,tcp") is one DiscoveryInfo port per protocol, as Marathon's
+    `PortDefinitionSerializer.toMesosProto` does; one port "udp,tcp" would have no `_tcp` record."""
     ports = []
     for i, port in enumerate(host_ports):
-        entry: dict[str, Any] = {"number": port, "protocol": "tcp"}
-        if i < len(app.port_definitions):
-            pd = app.port_definitions[i]
-            entry["protocol"] = pd.protocol.split(",")[0]
-            if pd.name:
+        pd = app.port_definitions[i] if i < len(app.port_definitions) else None
+        protocols = [p.strip() for p in pd.protocol.split(",") if p.strip()] if pd is not None else []
+        for protocol in dict.fromkeys(protocols or ["tcp"]):
+            entry: dict[str, Any] = {"number": port, "protocol": protocol}
+            if pd is not None and pd.name:
                 entry["name"] = pd.name
-            if pd.labels:
+            if pd is not None and pd.labels:
                 entry["labels"] = {"labels": [{"key": k, "value": v} for k, v in pd.labels.items()]}
-        ports.append(entry)
+            ports.append(entry)
     return {"visibility": "FRAMEWORK", "name": ids.hostname_of(app.id), "ports": {"ports": ports}}
 
 

@@ -9,11 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from marathon_helpers import Client
+from marathon_helpers import Client, marathon_config
 
 from pydcos.core.waiting import wait_until
-from pydcos.marathon.config import MarathonConfig
-from pydcos.marathon.core import CoreConfig
 from pydcos.marathon.service import Marathon
 from pydcos.mesos.master.config import MasterConfig
 from pydcos.mesos.master.service import Master
@@ -39,13 +37,6 @@ async def agents(master: Master) -> AsyncIterator[list[SimulatedAgent]]:
     yield started
     for a in started:
         await a.close()
-
-
-def marathon_config(master: Master, **core: Any) -> MarathonConfig:
-    return MarathonConfig(
-        ip="127.0.0.1", port=0, master=master.url, mesos_user="nobody", tick_interval=0.1, health_interval=0.05,
-        core=replace(CoreConfig(decline_refuse_seconds=0.2, kill_retry_seconds=1.0), **core),
-    )
 
 
 @pytest.fixture

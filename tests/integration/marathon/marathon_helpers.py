@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 
 from pydcos.core.waiting import wait_until
+from pydcos.marathon.config import MarathonConfig
+from pydcos.marathon.core import CoreConfig
+from pydcos.mesos.master.service import Master
 
 Json = dict[str, Any]
 
@@ -54,3 +58,10 @@ class Client:
             return await self.get("/v2/deployments") == []
 
         await wait_until(check, timeout=timeout, what="no deployments")
+
+
+def marathon_config(master: Master, **core: Any) -> MarathonConfig:
+    return MarathonConfig(
+        ip="127.0.0.1", port=0, master=master.url, mesos_user="nobody", tick_interval=0.1, health_interval=0.05,
+        core=replace(CoreConfig(decline_refuse_seconds=0.2, kill_retry_seconds=1.0), **core),
+    )

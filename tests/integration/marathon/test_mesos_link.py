@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 from aiohttp import web
-from conftest import marathon_config
+from marathon_helpers import marathon_config
 
 from pydcos.core.waiting import wait_until
 from pydcos.marathon.call_pipeline import CallPipeline

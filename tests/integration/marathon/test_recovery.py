@@ -7,8 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
-from conftest import marathon_config
-from marathon_helpers import Client
+from marathon_helpers import Client, marathon_config
 
 from pydcos.core.waiting import wait_until
 from pydcos.marathon.service import Marathon
