@@ -113,6 +113,35 @@ class SimulatedAgent:
             updates.append(internal.StatusUpdate(self.tasks[status.task_id.value].framework_id, status))
         await self._ws.send_bytes(internal.encode(internal.StatusUpdates(updates)))
 
+    @property
+    def connected(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def wait_disconnected(self) -> None:
+        """Until the master's side of the connection goes away (the master stopped or died)."""
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._task)
+
+    async def reconnect(self, *, backoff: float = 0.1, backoff_max: float = 5.0, within: float = 120.0) -> int:
+        """Re-register with the same id and tasks, retrying as the real agent's link does: the first
+        attempt after `backoff`, then doubling up to `backoff_max`. Returns the attempts it took."""
+        await self.disconnect()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        attempts = 0
+        while True:
+            await asyncio.sleep(backoff)
+            attempts += 1
+            try:
+                await self.start()
+                return attempts
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                await self.disconnect()
+                if loop.time() >= deadline:
+                    raise
+                backoff = min(backoff * 2, backoff_max)
+
     async def disconnect(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -22,6 +22,9 @@ PURE_MODULES = [
     "mesos/master/agent_messages.py",
     "mesos/master/state_json.py",
     "mesos/master/operator_json.py",
+    "mesos/master/registry_records.py",
+    "mesos/master/recovery.py",
+    "mesos/master/resource_sums.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "mesos/master/allocator").glob("*.py")),
 ]
 

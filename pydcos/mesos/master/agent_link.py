@@ -60,6 +60,9 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
                 log.event("agent_frame_ignored", agent_id=agent_id, size=len(message.data))
                 continue
             _dispatch(master, agent_id, decoded)
+    except ConnectionError as exc:
+        # The agent went away while aiohttp answered its ping: a disconnection like any other.
+        log.event("agent_link_lost", agent_id=agent_id, error=type(exc).__name__)
     finally:
         channel.close()
         writer.cancel()

@@ -17,10 +17,13 @@ from pydcos.mesos.master.registry import (
     AgentEntry,
     FrameworkEntry,
     Instruction,
+    Persist,
     SendEvent,
     SendToAgent,
     TaskEntry,
 )
+from pydcos.mesos.master.registry_records import Delete, Put, RegistryOp, UnreachableRecord
+from pydcos.mesos.master.resource_sums import sum_role_resources
 from pydcos.mesos.master.state import MasterState
 from pydcos.mesos.v1 import messages as v1
 
@@ -46,8 +49,7 @@ def register(state: MasterState, msg: internal.RegisterAgent) -> tuple[str, list
     out: list[Instruction] = []
     if agent_id is not None and agent_id in state.agents:
         # A second connection for the same agent replaces the first (the shell closes the old one).
-        out += state._rescind_offers(
-            [o.id for o in state.offers.values() if o.agent_id == agent_id], notify=True)
+        out += state._rescind_offers(state.agents[agent_id].offers, notify=True)
         state.allocator.remove_agent(agent_id)
     if agent_id is None:
         agent_id = state.ids.agent()
@@ -63,12 +65,24 @@ def register(state: MasterState, msg: internal.RegisterAgent) -> tuple[str, list
         reregistered_time=now if msg.agent_id else None,
     )
     state.agents[agent_id] = agent
+    # Write-ahead: the agent hears its id only once the registry holds it. A re-registration that
+    # changes nothing (the usual case after a master restart) writes nothing and waits for nothing.
+    ops: list[RegistryOp] = []
+    if previous is None or previous.record() != agent.record():
+        ops.append(Put("agents", agent_id, agent.record()))
+    if was_unreachable:
+        ops.append(Delete("unreachable", agent_id))
+    if ops:
+        out.append(Persist(tuple(ops)))
     out.append(SendToAgent(agent_id, internal.AgentRegistered(agent_id, state.ids.master_id)))
     out += _adopt_tasks(state, agent, msg, previous, was_unreachable)
-    used: dict[str, res.RoleResources] = {}
+    by_framework: dict[str, list[res.RoleResources]] = {}
     for fid, tid in agent.task_keys:
-        task = state.frameworks[fid].tasks[tid]
-        used[fid] = res.add_roles(used.get(fid, {}), task.resources)
+        by_framework.setdefault(fid, []).append(state.frameworks[fid].tasks[tid].resources)
+    if len(by_framework) == 1:
+        used = dict.fromkeys(by_framework, agent.used)  # the usual case: one framework, summed already
+    else:
+        used = {fid: sum_role_resources(parts) for fid, parts in by_framework.items()}
     state.allocator.add_agent(agent_id, total, used)
     state.dirty_agents.add(agent_id)
     if state.watching:
@@ -83,6 +97,7 @@ def _adopt_tasks(
     was_unreachable: bool,
 ) -> list[Instruction]:
     out: list[Instruction] = []
+    placed: list[TaskEntry] = []
     reported = {(t.framework_id, t.task.task_id.value): t for t in msg.tasks}
     infos = {f.id.value: f for f in msg.frameworks if f.id is not None}
     # Tasks the master placed here that the agent no longer knows: lost while it was away.
@@ -96,7 +111,7 @@ def _adopt_tasks(
             state.set_task_state(task, state._lost_state(fw, False), "Task was not found on the re-registered agent")
             out.append(state._master_update(fw, tid, agent.id, task.state,
                                             "Task was not found on the re-registered agent", "REASON_SLAVE_RESTARTED"))
-            state.complete_task(fw, task)
+            out += state.complete_task(fw, task)
     for (fid, tid), record in reported.items():
         fw = state.frameworks.get(fid)
         if fw is None:
@@ -104,11 +119,12 @@ def _adopt_tasks(
                 out.append(SendToAgent(agent.id, internal.ShutdownFramework(fid)))
                 continue
             info = infos.get(fid) or v1.FrameworkInfo(user="", name="", id=v1.Id(fid))
-            fw = FrameworkEntry(id=fid, info=info, registered_time=state.clock.wall(), recovered=True)
+            fw = FrameworkEntry(id=fid, info=info, registered_time=state.clock.wall(), recovered=True,
+                                learnt_from_agents=True)
             state.frameworks[fid] = fw
             state.allocator.add_framework(fid, info.all_roles(), active=False)
         task = fw.tasks.get(tid)
-        if was_unreachable and not fw.recovered and not fw.partition_aware and task is None:
+        if was_unreachable and not fw.learnt_from_agents and not fw.partition_aware and task is None:
             # The framework was told this task is lost and has likely replaced it: kill it.
             out.append(SendToAgent(agent.id, internal.KillTask(fid, tid)))
             continue
@@ -122,12 +138,15 @@ def _adopt_tasks(
                 task.statuses.append(record.status)
             fw.tasks[tid] = task
         else:
+            if task.agent_id != agent.id:
+                state.unplace_task(task)
             task.agent_id = agent.id
             task.state = record.state
             task.reported_gone = False
-        if task.state in v1.TERMINAL_STATES:
-            continue
-        agent.task_keys.add((fid, tid))
+        state.task_changed(task)
+        if task.state not in v1.TERMINAL_STATES:
+            placed.append(task)
+    state.place_tasks(agent, placed)
     return out
 
 
@@ -151,10 +170,10 @@ def status_updates(state: MasterState, agent_id: str, msg: internal.StatusUpdate
             task.state = status.state
             task.statuses.append(status)
             del task.statuses[: -state.config.max_task_statuses]
+            state.task_changed(task)
             if status.state in v1.TERMINAL_STATES and not was_terminal:
                 state.recover(agent_id, fw.id, task.resources)
-                if agent is not None:
-                    agent.task_keys.discard((fw.id, task.task_id))
+                state.unplace_task(task)
                 state.count(f"master/{status.state.lower()}")
             if status.uuid is not None:
                 task.pending_update = status
@@ -190,21 +209,23 @@ def agent_disconnected(state: MasterState, agent_id: str) -> list[Instruction]:
         return []
     agent.connected = False
     agent.disconnected_at = state.clock.monotonic()
+    agent.rendered.clear()
     state.allocator.deactivate_agent(agent_id)
     log.event("agent_disconnected", agent_id=agent_id)
-    return state._rescind_offers([o.id for o in state.offers.values() if o.agent_id == agent_id], notify=True)
+    return state._rescind_offers(agent.offers, notify=True)
 
 
 def expire_agents(state: MasterState) -> list[Instruction]:
-    """Agents disconnected for longer than `agent_unreachable_timeout` become unreachable."""
+    """Agents disconnected for longer than `agent_unreachable_timeout`, and agents recovered from
+    the registry that did not re-register within `agent_reregister_timeout`, become unreachable."""
     now = state.clock.monotonic()
+    config = state.config
     out: list[Instruction] = []
     for agent in list(state.agents.values()):
-        if (
-            not agent.connected
-            and agent.disconnected_at is not None
-            and now - agent.disconnected_at >= state.config.agent_unreachable_timeout
-        ):
+        if agent.connected or agent.disconnected_at is None:
+            continue
+        timeout = config.agent_reregister_timeout if agent.recovered else config.agent_unreachable_timeout
+        if now - agent.disconnected_at >= timeout:
             out += agent_unreachable(state, agent.id)
     return out
 
@@ -214,11 +235,17 @@ def agent_unreachable(state: MasterState, agent_id: str) -> list[Instruction]:
     agent = state.agents.pop(agent_id, None)
     if agent is None:
         return []
-    out = state._rescind_offers([o.id for o in state.offers.values() if o.agent_id == agent_id], notify=True)
-    state.allocator.remove_agent(agent_id)
-    state.unreachable_agents[agent_id] = state.clock.wall()
+    now = state.clock.wall()
+    ops: list[RegistryOp] = [Delete("agents", agent_id), Put("unreachable", agent_id, UnreachableRecord(now))]
+    state.unreachable_agents[agent_id] = now
     while len(state.unreachable_agents) > state.config.max_unreachable_agents:
-        del state.unreachable_agents[next(iter(state.unreachable_agents))]
+        oldest = next(iter(state.unreachable_agents))
+        del state.unreachable_agents[oldest]
+        ops.append(Delete("unreachable", oldest))
+    # Write-ahead: frameworks hear TASK_LOST only once a restarted master would also know the agent is gone.
+    out: list[Instruction] = [Persist(tuple(ops))]
+    out += state._rescind_offers(agent.offers, notify=True)
+    state.allocator.remove_agent(agent_id)
     notified: set[str] = set()
     for fid, tid in sorted(agent.task_keys):
         fw = state.frameworks.get(fid)
@@ -235,7 +262,7 @@ def agent_unreachable(state: MasterState, agent_id: str) -> list[Instruction]:
                                             task.executor_id if task.task.executor else None))
             notified.add(fid)
         if not fw.partition_aware:
-            state.complete_task(fw, task)
+            out += state.complete_task(fw, task)
     for fw in state.frameworks.values():
         if fw.connected:
             out.append(SendEvent(fw.id, v1.Event(type="FAILURE", failure=v1.Failure(agent_id=v1.Id(agent_id)))))

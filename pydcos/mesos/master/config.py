@@ -24,6 +24,12 @@ class MasterConfig:
     # unreachable: its tasks are reported TASK_LOST / TASK_UNREACHABLE to their frameworks.
     agent_ping_interval: float = 5.0
     agent_unreachable_timeout: float = 15.0
+    # After a restart, agents known from the registry get this long to re-register before they are
+    # declared unreachable (Mesos's `agent_reregister_timeout`, 10 minutes by default).
+    agent_reregister_timeout: float = 600.0
+    # Where the registry lives: "sqlite" (`<work_dir>/registry.db`) or "memory" (lost on restart).
+    # None: sqlite when a work_dir is set, memory otherwise.
+    registry: str | None = None
     # Role weights for DRF, e.g. {"web": 2.0}.
     weights: dict[str, float] = field(default_factory=dict)
     # Bounded histories kept for the state endpoints.
@@ -35,3 +41,7 @@ class MasterConfig:
     @property
     def advertised_hostname(self) -> str:
         return self.hostname or self.ip
+
+    @property
+    def registry_backend(self) -> str:
+        return self.registry or ("sqlite" if self.work_dir else "memory")

@@ -7,8 +7,10 @@ what remains of the offers in order, so two tasks cannot both use the same port.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
+
+import msgspec
 
 from pydcos.mesos import resources as res
 from pydcos.mesos.resources import RoleResources
@@ -22,20 +24,33 @@ class CheckedTask:
     error: str | None = None
 
 
+_KEY = msgspec.json.Encoder()
+# Most tasks of a cluster ask for the same few resource shapes: parse each shape once. Bounded, and
+# what it holds never changes (a RoleResources is replaced, never changed in place; callers get a copy).
+_PARSED: dict[bytes, RoleResources] = {}
+_PARSED_MAX = 4096
+
+
 def task_resources(task: TaskInfo) -> RoleResources:
     """Task resources plus its executor's (a custom executor's resources are charged once per task here)."""
-    found = res.from_v1(task.resources)
-    if task.executor is not None and task.executor.resources:
-        found = res.add_roles(found, res.from_v1(task.executor.resources))
-    return found
+    executor = task.executor.resources if task.executor is not None else None
+    key = _KEY.encode((task.resources, executor))
+    found = _PARSED.get(key)
+    if found is None:
+        found = res.from_v1(task.resources)
+        if executor:
+            found = res.add_roles(found, res.from_v1(executor))
+        if len(_PARSED) < _PARSED_MAX:
+            _PARSED[key] = found
+    return dict(found)
 
 
-def _task_problem(task: TaskInfo, agent_id: str, known_task_ids: set[str]) -> str | None:
+def _task_problem(task: TaskInfo, agent_id: str, known_task_ids: Container[str], new_ids: set[str]) -> str | None:
     if not task.task_id.value:
         return "Task ID must not be empty"
     if "/" in task.task_id.value or any(c.isspace() for c in task.task_id.value):
         return "Task ID must not contain slashes or spaces"
-    if task.task_id.value in known_task_ids:
+    if task.task_id.value in known_task_ids or task.task_id.value in new_ids:
         return f"Task has duplicate ID: {task.task_id.value}"
     target = task.target_agent()
     if target is not None and target != agent_id:
@@ -50,14 +65,17 @@ def _task_problem(task: TaskInfo, agent_id: str, known_task_ids: set[str]) -> st
 
 
 def check_launch(
-    tasks: Iterable[TaskInfo], offered: RoleResources, agent_id: str, known_task_ids: set[str]
+    tasks: Iterable[TaskInfo], offered: RoleResources, agent_id: str, known_task_ids: Container[str]
 ) -> tuple[list[CheckedTask], RoleResources]:
-    """Check each task; return them with their resources or error, and what is left of the offer."""
+    """Check each task; return them with their resources or error, and what is left of the offer.
+
+    `known_task_ids` is only looked into (the framework's task dict will do: never copied, which
+    would make a launch cost as much as the framework's 100,000 tasks)."""
     remaining = dict(offered)
-    seen = set(known_task_ids)
+    seen: set[str] = set()
     checked: list[CheckedTask] = []
     for task in tasks:
-        problem = _task_problem(task, agent_id, seen)
+        problem = _task_problem(task, agent_id, known_task_ids, seen)
         needed: RoleResources = {}
         if problem is None:
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 from typing import Any
 from urllib.parse import parse_qs
@@ -48,7 +49,8 @@ async def state_summary(request: web.Request) -> web.Response:
 async def slaves(request: web.Request) -> web.Response:
     st = request.app[MASTER].state
     return json_response({"slaves": [state_json.agent_json(st, a) for a in st.agents.values()],
-                          "recovered_slaves": []})
+                          "recovered_slaves": [msgspec.to_builtins(a.info) for a in st.agents.values()
+                                               if a.recovered]})
 
 
 async def frameworks(request: web.Request) -> web.Response:
@@ -129,6 +131,10 @@ async def metrics_snapshot(request: web.Request) -> web.Response:
         "master/tasks_running": float(running),
         "master/tasks_staging": float(staging),
         "master/unhandled_errors_total": float(master.unhandled_errors),
+        "master/slaves_recovered": float(sum(1 for a in st.agents.values() if a.recovered)),
+        "registrar/transactions": float(master.registrar.transactions),
+        "registrar/writes": float(master.registrar.writes),
+        "registrar/held_actions": float(master.held_actions),
     }
     for key in totals:
         out[f"master/{key}_total"] = totals[key]
@@ -136,6 +142,8 @@ async def metrics_snapshot(request: web.Request) -> web.Response:
         out[f"master/{key}_percent"] = used[key] / totals[key] if totals[key] else 0.0
     for name, value in st.counters.items():
         out[name] = float(value)
+    for generation, stats in enumerate(gc.get_stats()):
+        out[f"system/gc_collections_gen{generation}"] = float(stats["collections"])
     return json_response(out)
 
 

@@ -82,7 +82,9 @@ def get_tasks(state: MasterState) -> Json:
 
 
 def get_agents(state: MasterState) -> Json:
-    return {"agents": [agent_v1(a) for a in state.agents.values()], "recovered_agents": []}
+    """Agents known from the registry that have not re-registered since a restart are `recovered_agents`."""
+    return {"agents": [agent_v1(a) for a in state.agents.values() if not a.recovered],
+            "recovered_agents": [msgspec.to_builtins(a.info) for a in state.agents.values() if a.recovered]}
 
 
 def get_frameworks(state: MasterState) -> Json:

@@ -61,8 +61,8 @@ def _accept(state: MasterState, fw: FrameworkEntry, call: v1.Call) -> list[Instr
     agent = state.agents[agent_id]
     offered: res.RoleResources = {}
     for offer_id in offer_ids:
-        offer = state.offers.pop(offer_id)
-        fw.offers.discard(offer_id)
+        offer = state.take_offer(offer_id)
+        assert offer is not None  # checked by _offers_problem
         offered = res.add_roles(offered, offer.resources)
 
     out = []
@@ -74,7 +74,7 @@ def _accept(state: MasterState, fw: FrameworkEntry, call: v1.Call) -> list[Instr
                 "LAUNCH_GROUP (task groups, the default executor) is not supported by this master yet",
                 "REASON_TASK_GROUP_INVALID"))
 
-    checked, remaining = check_launch(launches, offered, agent_id, set(fw.tasks))
+    checked, remaining = check_launch(launches, offered, agent_id, fw.tasks)
     run: list[internal.RunTask] = []
     for item in checked:
         task_id = item.task.task_id.value
@@ -94,7 +94,8 @@ def _accept(state: MasterState, fw: FrameworkEntry, call: v1.Call) -> list[Instr
         entry.statuses.append(v1.TaskStatus(
             task_id=task.task_id, state="TASK_STAGING", agent_id=v1.Id(agent_id), timestamp=state.clock.wall()))
         fw.tasks[task_id] = entry
-        agent.task_keys.add((fw.id, task_id))
+        state.place_task(agent, entry)
+        state.task_changed(entry)
         if state.watching:
             state.emit(operator_json.task_added(entry))
         run.append(internal.RunTask(framework=fw.info, task=task))
@@ -146,8 +147,7 @@ def _decline(state: MasterState, fw: FrameworkEntry, call: v1.Call) -> list[Inst
         offer = state.offers.get(offer_id)
         if offer is None or offer.framework_id != fw.id:
             continue
-        state.offers.pop(offer_id)
-        fw.offers.discard(offer_id)
+        state.take_offer(offer_id)
         state.recover(offer.agent_id, fw.id, offer.resources, refuse)
     return []
 
@@ -201,14 +201,16 @@ def _acknowledge(state: MasterState, fw: FrameworkEntry, call: v1.Call) -> list[
     task_id = ack.task_id.value
     task = fw.tasks.get(task_id)
     agent_id = task.agent_id if task else ack.agent_id.value
+    out: list[Instruction] = []
     if task is not None and task.pending_update is not None and task.pending_update.uuid == ack.uuid:
         task.pending_update = None
         if task.state in v1.TERMINAL_STATES:
-            state.complete_task(fw, task)
+            out += state.complete_task(fw, task)
     agent = state.agents.get(agent_id)
     if agent is None or not agent.connected:
-        return []
-    return [SendToAgent(agent_id, internal.AcknowledgeUpdates([internal.Ack(fw.id, task_id, ack.uuid)]))]
+        return out
+    out.append(SendToAgent(agent_id, internal.AcknowledgeUpdates([internal.Ack(fw.id, task_id, ack.uuid)])))
+    return out
 
 
 def _reconcile(state: MasterState, fw: FrameworkEntry, call: v1.Call) -> list[Instruction]:
@@ -231,11 +233,17 @@ def _reconcile(state: MasterState, fw: FrameworkEntry, call: v1.Call) -> list[In
                                             "REASON_RECONCILIATION"))
         elif agent_id and agent_id in state.agents and not state.agents[agent_id].connected:
             continue  # the agent may come back and tell the truth: Mesos answers nothing yet
+        elif not agent_id and _agents_recovering(state):
+            continue  # after a restart, any agent not re-registered yet may hold it: no answer yet
         else:
             gone = "TASK_GONE" if fw.partition_aware else "TASK_LOST"
             out.append(state._master_update(fw, task_id, agent_id, gone, "Reconciliation: Task is unknown",
                                             "REASON_RECONCILIATION"))
     return out
+
+
+def _agents_recovering(state: MasterState) -> bool:
+    return any(a.recovered for a in state.agents.values())
 
 
 def _reconcile_answer(state: MasterState, fw: FrameworkEntry, task: TaskEntry) -> SendEvent:

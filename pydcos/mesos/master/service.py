@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Iterable
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import asdict
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -14,26 +17,65 @@ from aiohttp import web
 from pydcos.core.clock import Clock, SystemClock
 from pydcos.core.ids import IdFactory, new_uuid
 from pydcos.core.log import get_logger
-from pydcos.mesos.master import agent_messages, scheduler_calls
+from pydcos.mesos.master import agent_messages, recovery, scheduler_calls
 from pydcos.mesos.master.config import MasterConfig
-from pydcos.mesos.master.registry import CloseStream, DisconnectAgent, Instruction, SendEvent, SendToAgent
+from pydcos.mesos.master.registrar import Registrar
+from pydcos.mesos.master.registry import (
+    CloseStream,
+    DisconnectAgent,
+    Instruction,
+    Persist,
+    SendEvent,
+    SendToAgent,
+)
 from pydcos.mesos.master.state import MasterState
 from pydcos.mesos.master.streams import AgentChannel, FrameworkStream
 from pydcos.mesos.v1 import messages as v1
 from pydcos.mesos.v1.recordio import frame
+from pydcos.store import MemoryStore, SqliteStore, Store
 
 log = get_logger("pydcos.master")
 _ENCODER = msgspec.json.Encoder()
 
 
 
-class Master:
-    """Owns the state, the streams, the agent channels and the timers. Changed only on its loop."""
+REGISTRY_FILE = "registry.db"
 
-    def __init__(self, config: MasterConfig, clock: Clock | None = None) -> None:
+
+def open_store(config: MasterConfig) -> Store:
+    """The registry's store as configured: `<work_dir>/registry.db`, or memory."""
+    backend = config.registry_backend
+    if backend == "memory":
+        return MemoryStore()
+    if backend == "sqlite":
+        if not config.work_dir:
+            raise ValueError("--registry sqlite needs --work-dir")
+        return SqliteStore(Path(config.work_dir) / REGISTRY_FILE)
+    raise ValueError(f"unknown registry back end {backend!r} (sqlite or memory)")
+
+
+class Master:
+    """Owns the state, the streams, the agent channels and the timers. Changed only on its loop.
+
+    Write-ahead: a `Persist` instruction stages its registry writes; when it must wait, every
+    instruction after it is held (in order, bound to the stream or channel it was meant for) until
+    the registrar says the write is durable. `store` defaults to what the config names; a store
+    passed in stays open when the master closes.
+    """
+
+    def __init__(self, config: MasterConfig, clock: Clock | None = None, store: Store | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self.state = MasterState(config, self.clock, IdFactory(new_uuid()))
+        self._own_store = store is None
+        self.store = store if store is not None else open_store(config)
+        self.registrar = Registrar(self.store, self._on_committed, self._on_registry_failed)
+        # Outgoing actions waiting for a registry write: (batch that must be durable, action).
+        self._held: deque[tuple[int, Callable[[], None]]] = deque()
+        self._barrier = 0
+        # Set when the registry cannot be written: the daemon must stop (`serve` exits).
+        self.failed = asyncio.Event()
+        self._closing = False
         self.streams: dict[str, FrameworkStream] = {}
         self.agent_channels: dict[str, AgentChannel] = {}
         self._allocation_scheduled = False
@@ -56,6 +98,7 @@ class Master:
     async def start(self) -> None:
         from pydcos.mesos.master.http_app import make_app
 
+        await self._recover()
         app = make_app(self)
         # Handler cancellation ends a scheduler stream as soon as its client goes away.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True)
@@ -67,7 +110,15 @@ class Master:
         self._spawn(self._timer_loop())
         log.event("master_started", url=self.url, master_id=self.state.ids.master_id)
 
+    async def _recover(self) -> None:
+        snapshot = await self.registrar.load()
+        self.execute(recovery.restore(self.state, snapshot))
+        log.event("registry_recovered", backend=self.config.registry_backend, agents=len(snapshot.agents),
+                  frameworks=len(snapshot.frameworks), removed_frameworks=len(snapshot.removed_frameworks),
+                  unreachable=len(snapshot.unreachable), completed_tasks=len(snapshot.completed_tasks))
+
     async def close(self) -> None:
+        self._closing = True
         for stream in list(self.streams.values()):
             stream.close()
         for channel in list(self.agent_channels.values()):
@@ -80,6 +131,10 @@ class Master:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.registrar.close()
+        self._held.clear()
+        if self._own_store:
+            await self.store.close()
 
     async def __aenter__(self) -> Master:
         await self.start()
@@ -112,22 +167,58 @@ class Master:
             if isinstance(instruction, SendEvent):
                 stream = self.streams.get(instruction.framework_id)
                 if stream is not None:
-                    stream.send(instruction.event)
+                    self._do(partial(stream.send, instruction.event))
             elif isinstance(instruction, SendToAgent):
                 channel = self.agent_channels.get(instruction.agent_id)
                 if channel is not None:
-                    channel.send(instruction.message)
+                    self._do(partial(channel.send, instruction.message))
+            elif isinstance(instruction, Persist):
+                batch = self.registrar.stage(instruction.ops)
+                if instruction.wait:
+                    self._barrier = batch
             elif isinstance(instruction, CloseStream):
                 stream = self.streams.get(instruction.framework_id)
                 if stream is not None and stream.stream_id == instruction.stream_id:
-                    stream.close()
                     del self.streams[instruction.framework_id]
+                    self._do(stream.close)
             elif isinstance(instruction, DisconnectAgent):
                 channel = self.agent_channels.pop(instruction.agent_id, None)
                 if channel is not None:
-                    channel.close()
+                    self._do(channel.close)
         self._publish_operator_events()
         self.request_allocation()
+
+    def _do(self, action: Callable[[], None]) -> None:
+        """Carry out now, or after the registry write the master is waiting for (keeping the order).
+
+        The target (stream, channel) is bound now: a held event goes to the connection it was meant
+        for, never to one that replaced it meanwhile.
+        """
+        if self._held or self._barrier > self.registrar.committed:
+            self._held.append((self._barrier, action))
+        else:
+            action()
+
+    @property
+    def held_actions(self) -> int:
+        """Outgoing actions waiting for a registry write."""
+        return len(self._held)
+
+    def _on_committed(self, batch: int) -> None:
+        held = self._held
+        while held and held[0][0] <= batch:
+            _, action = held.popleft()
+            try:
+                action()
+            except Exception:
+                self.unhandled_errors += 1
+                log.exception("held_action_failed")
+
+    def _on_registry_failed(self, exc: BaseException) -> None:
+        # Like Mesos's master on a registrar failure: stop rather than acknowledge what is not recorded.
+        self.unhandled_errors += 1
+        log.event("master_aborting", reason="registry write failed", error=str(exc))
+        self.failed.set()
 
     # --- v1 operator API watchers ----------------------------------------------------------
 
@@ -160,11 +251,15 @@ class Master:
         agent_ids = None if self.state.allocate_all else set(self.state.dirty_agents)
         self.state.allocate_all = False
         self.state.dirty_agents.clear()
-        for instruction in self.state.allocate(agent_ids):
+        self.execute_sends(self.state.allocate(agent_ids))
+
+    def execute_sends(self, instructions: Iterable[Instruction]) -> None:
+        """Like `execute`, without the allocation request it ends with (allocation itself uses it)."""
+        for instruction in instructions:
             if isinstance(instruction, SendEvent):
                 stream = self.streams.get(instruction.framework_id)
                 if stream is not None:
-                    stream.send(instruction.event)
+                    self._do(partial(stream.send, instruction.event))
 
     # --- entry points used by the HTTP handlers ------------------------------------------
 
@@ -190,6 +285,10 @@ class Master:
         return framework_id_out
 
     def stream_ended(self, stream: FrameworkStream) -> None:
+        if self._closing:
+            # The master is stopping, not the framework: a restarted master counts the failover
+            # timeout of a framework connected until now from its own start.
+            return
         if self.streams.get(stream.framework_id) is stream:
             del self.streams[stream.framework_id]
             self.execute(self.state.disconnected(stream.framework_id, stream.stream_id))

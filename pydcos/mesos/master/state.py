@@ -25,10 +25,13 @@ from pydcos.mesos.master.registry import (
     FrameworkEntry,
     Instruction,
     OfferEntry,
+    Persist,
     SendEvent,
     SendToAgent,
     TaskEntry,
 )
+from pydcos.mesos.master.registry_records import Delete, Put, RegistryOp, history_id
+from pydcos.mesos.master.resource_sums import Usage, sum_role_resources
 from pydcos.mesos.v1.messages import (
     TERMINAL_STATES,
     Address,
@@ -63,6 +66,9 @@ class MasterState:
         self.frameworks: dict[str, FrameworkEntry] = {}
         self.completed_frameworks: deque[FrameworkEntry] = deque(maxlen=config.max_completed_frameworks)
         self.removed_framework_ids: set[str] = set()
+        # Next place in the persisted completed-task history, and in the order of removals.
+        self.next_history_seq = 0
+        self.next_removal_seq = 0
         self.offers: dict[str, OfferEntry] = {}
         self.start_time = clock.wall()
         self.elected_time = self.start_time
@@ -120,6 +126,73 @@ class MasterState:
         if self.watching:
             self.operator_events.append(event)
 
+    # --- bookkeeping: every change of a task, an offer or a placement goes through here -------
+    # so that the derived parts (agent.used, agent.offers) and the rendered state rows stay right.
+
+    def task_changed(self, task: TaskEntry) -> None:
+        """The task is new, or its state, statuses or agent changed: drop what was rendered from it."""
+        task.rendered = None
+        fw = self.frameworks.get(task.framework_id)
+        if fw is not None:
+            fw.rendered.clear()
+            self._account(fw, task)
+        agent = self.agents.get(task.agent_id)
+        if agent is not None:
+            agent.rendered.clear()
+
+    def _account(self, fw: FrameworkEntry, task: TaskEntry) -> None:
+        in_use = task.state not in TERMINAL_STATES and fw.tasks.get(task.task_id) is task
+        if in_use != task.in_use:
+            fw.usage.add(task.resources, 1 if in_use else -1)
+            task.in_use = in_use
+
+    def place_task(self, agent: AgentEntry, task: TaskEntry) -> None:
+        key = (task.framework_id, task.task_id)
+        if key not in agent.task_keys:
+            agent.task_keys.add(key)
+            agent.used = res.add_roles(agent.used, task.resources)
+            agent.rendered.clear()
+
+    def place_tasks(self, agent: AgentEntry, tasks: list[TaskEntry]) -> None:
+        """`place_task` for many at once (an agent re-registering with its tasks): one sum, not one per task."""
+        fresh = [t for t in tasks if (t.framework_id, t.task_id) not in agent.task_keys]
+        if fresh:
+            agent.task_keys.update((t.framework_id, t.task_id) for t in fresh)
+            agent.used = sum_role_resources([agent.used, *(t.resources for t in fresh)])
+            agent.rendered.clear()
+
+    def unplace_task(self, task: TaskEntry) -> None:
+        agent = self.agents.get(task.agent_id)
+        key = (task.framework_id, task.task_id)
+        if agent is not None and key in agent.task_keys:
+            agent.task_keys.discard(key)
+            agent.used = res.subtract_roles(agent.used, task.resources)
+            agent.rendered.clear()
+
+    def add_offer(self, offer: OfferEntry) -> None:
+        self.offers[offer.id] = offer
+        fw = self.frameworks[offer.framework_id]
+        fw.offers.add(offer.id)
+        fw.rendered.clear()
+        agent = self.agents[offer.agent_id]
+        agent.offers.add(offer.id)
+        agent.rendered.clear()
+
+    def take_offer(self, offer_id: str) -> OfferEntry | None:
+        """Remove an offer (accepted, declined, rescinded); its resources are the caller's to place."""
+        offer = self.offers.pop(offer_id, None)
+        if offer is None:
+            return None
+        fw = self.frameworks.get(offer.framework_id)
+        if fw is not None:
+            fw.offers.discard(offer_id)
+            fw.rendered.clear()
+        agent = self.agents.get(offer.agent_id)
+        if agent is not None:
+            agent.offers.discard(offer_id)
+            agent.rendered.clear()
+        return offer
+
     def set_task_state(self, task: TaskEntry, new_state: str, message: str) -> None:
         """A state change decided by the master itself (lost, unreachable)."""
         task.state = new_state
@@ -127,18 +200,41 @@ class MasterState:
             task_id=task.task.task_id, state=new_state, message=message,  # type: ignore[arg-type]
             source="SOURCE_MASTER", agent_id=Id(task.agent_id), timestamp=self.clock.wall()))
         del task.statuses[: -self.config.max_task_statuses]
+        self.task_changed(task)
         if self.watching:
             self.emit(operator_json.task_updated(task, task.statuses[-1]))
 
-    def complete_task(self, fw: FrameworkEntry, task: TaskEntry) -> None:
-        """Move a finished task to the framework's bounded history."""
+    def complete_task(self, fw: FrameworkEntry, task: TaskEntry) -> list[Instruction]:
+        """Move a finished task to the framework's bounded history (persisted, nothing waits on it)."""
         fw.tasks.pop(task.task_id, None)
-        agent = self.agents.get(task.agent_id)
-        if agent is not None:
-            agent.task_keys.discard((fw.id, task.task_id))
+        self.unplace_task(task)
+        fw.rendered.clear()
+        self._account(fw, task)
         fw.completed_tasks.append(task)
+        ops = self._trim_history(fw) + self._record_history(fw)
+        return [Persist(tuple(ops), wait=False)] if ops else []
+
+    def _trim_history(self, fw: FrameworkEntry) -> list[RegistryOp]:
+        ops: list[RegistryOp] = []
         while len(fw.completed_tasks) > self.config.max_completed_tasks_per_framework:
-            fw.completed_tasks.popleft()
+            evicted = fw.completed_tasks.popleft()
+            if evicted.history_seq is not None:
+                ops.append(Delete("completed_tasks", history_id(evicted.history_seq)))
+        return ops
+
+    def _record_history(self, fw: FrameworkEntry) -> list[RegistryOp]:
+        """Persist the completed tasks not persisted yet (the newest ones, at the right end)."""
+        fresh: list[TaskEntry] = []
+        for task in reversed(fw.completed_tasks):
+            if task.history_seq is not None:
+                break
+            fresh.append(task)
+        ops: list[RegistryOp] = []
+        for task in reversed(fresh):
+            task.history_seq = self.next_history_seq
+            self.next_history_seq += 1
+            ops.append(Put("completed_tasks", history_id(task.history_seq), task.history_record()))
+        return ops
 
     def recover(self, agent_id: str, framework_id: str, resources: res.RoleResources,
                 refuse_seconds: float | None = None) -> None:
@@ -148,12 +244,10 @@ class MasterState:
         self.dirty_agents.add(agent_id)
 
     def _rescind_offer(self, offer_id: str, *, notify: bool, refuse: float | None = None) -> list[Instruction]:
-        offer = self.offers.pop(offer_id, None)
+        offer = self.take_offer(offer_id)
         if offer is None:
             return []
         fw = self.frameworks.get(offer.framework_id)
-        if fw is not None:
-            fw.offers.discard(offer_id)
         self.recover(offer.agent_id, offer.framework_id, offer.resources, refuse)
         if notify and fw is not None and fw.connected:
             return [SendEvent(fw.id, Event(type="RESCIND", rescind=Rescind(Id(offer_id))))]
@@ -203,6 +297,7 @@ class MasterState:
             fw = existing
             fw.reregistered_time = now
             fw.recovered = False
+            fw.learnt_from_agents = False
             self.count("master/frameworks_resubscribed")
         self.allocate_all = True
         new = fw.reregistered_time is None
@@ -211,6 +306,7 @@ class MasterState:
         fw.active = True
         fw.disconnected_at = None
         fw.stream_id = stream_id
+        fw.rendered.clear()
         subscribed = Subscribed(
             framework_id=Id(framework_id),
             heartbeat_interval_seconds=self.config.heartbeat_interval,
@@ -218,6 +314,8 @@ class MasterState:
         )
         if self.watching:
             self.emit(operator_json.framework_added(fw, new=new))
+        # Write-ahead: the framework hears its id only once the id is in the registry.
+        out.append(Persist((Put("frameworks", framework_id, fw.record()),)))
         out.append(SendEvent(framework_id, Event(type="SUBSCRIBED", subscribed=subscribed)))
         out.append(SendEvent(framework_id, Event(type="HEARTBEAT")))
         # Updates sent before a disconnection and never acknowledged go out again at once, rather
@@ -235,14 +333,23 @@ class MasterState:
         fw.connected = False
         fw.active = False
         fw.disconnected_at = self.clock.monotonic()
+        fw.rendered.clear()
         self.allocator.deactivate_framework(framework_id)
-        return self._rescind_offers(fw.offers, notify=False)
+        # The failover timeout must survive a master restart: remember when the stream ended.
+        out: list[Instruction] = [Persist((Put("frameworks", fw.id, fw.record(self.clock.wall())),), wait=False)]
+        return out + self._rescind_offers(fw.offers, notify=False)
 
     def teardown(self, framework_id: str, message: str = "Framework torn down") -> list[Instruction]:
         fw = self.frameworks.get(framework_id)
         if fw is None:
             return []
-        out = self._rescind_offers(fw.offers, notify=False)
+        fw.unregistered_time = self.clock.wall()
+        # Write-ahead: once the framework hears it is removed, a restarted master must refuse it too.
+        ops: list[RegistryOp] = [Delete("frameworks", framework_id),
+                                 Put("removed_frameworks", framework_id, fw.removed_record(self.next_removal_seq))]
+        self.next_removal_seq += 1
+        out: list[Instruction] = [Persist(tuple(ops))]
+        out += self._rescind_offers(fw.offers, notify=False)
         del self.frameworks[framework_id]
         if fw.connected and fw.stream_id is not None:
             out.append(SendEvent(framework_id, Event(type="ERROR", error=Error(message))))
@@ -250,15 +357,21 @@ class MasterState:
         agents_with_tasks: set[str] = set()
         for task in list(fw.tasks.values()):
             agents_with_tasks.add(task.agent_id)
-            agent = self.agents.get(task.agent_id)
-            if agent is not None:
-                agent.task_keys.discard((framework_id, task.task_id))
+            self.unplace_task(task)
             if task.state not in TERMINAL_STATES:
                 task.state = "TASK_KILLED"
+                task.rendered = None
+            task.in_use = False
             fw.completed_tasks.append(task)
         fw.tasks.clear()
-        while len(fw.completed_tasks) > self.config.max_completed_tasks_per_framework:
-            fw.completed_tasks.popleft()
+        fw.usage = Usage()
+        history = self._trim_history(fw) + self._record_history(fw)
+        if self.completed_frameworks.maxlen and len(self.completed_frameworks) == self.completed_frameworks.maxlen:
+            # The oldest completed framework leaves the history, its tasks with it (its id stays refused).
+            history += [Delete("completed_tasks", history_id(t.history_seq))
+                        for t in self.completed_frameworks[0].completed_tasks if t.history_seq is not None]
+        if history:
+            out.append(Persist(tuple(history), wait=False))
         for agent_id in sorted(agents_with_tasks):
             agent = self.agents.get(agent_id)
             if agent is not None and agent.connected:
@@ -267,7 +380,7 @@ class MasterState:
         self.allocate_all = True
         fw.connected = False
         fw.active = False
-        fw.unregistered_time = self.clock.wall()
+        fw.rendered.clear()
         self.completed_frameworks.append(fw)
         self.removed_framework_ids.add(framework_id)
         if self.watching:
@@ -288,8 +401,7 @@ class MasterState:
                 self.allocator.recover(allocation.agent_id, allocation.framework_id, allocation.resources, now=now)
                 continue
             offer_id = self.ids.offer()
-            self.offers[offer_id] = OfferEntry(offer_id, fw.id, agent.id, allocation.resources, now)
-            fw.offers.add(offer_id)
+            self.add_offer(OfferEntry(offer_id, fw.id, agent.id, allocation.resources, now))
             by_framework.setdefault(fw.id, []).append(
                 Offer(
                     id=Id(offer_id),
@@ -342,16 +454,35 @@ class MasterState:
         for fw in self.frameworks.values():
             for offer_id in fw.offers:
                 assert self.offers[offer_id].framework_id == fw.id
+            active = [t.resources for t in fw.tasks.values() if t.state not in TERMINAL_STATES]
+            expected = res.flatten(_sum_roles(active))
+            assert fw.usage.total() == expected, (fw.id, fw.usage.total(), expected)
             for task in fw.tasks.values():
                 assert task.framework_id == fw.id
+                assert task.in_use == (task.state not in TERMINAL_STATES), task.task_id
                 if task.agent_id in self.agents and task.state not in TERMINAL_STATES:
                     assert (fw.id, task.task_id) in self.agents[task.agent_id].task_keys, task.task_id
         for done in self.completed_frameworks:
             assert not done.offers and not done.tasks, done.id
         for agent in self.agents.values():
+            used: res.RoleResources = {}
             for fid, tid in agent.task_keys:
-                assert self._task(fid, tid) is not None, (fid, tid)
+                placed = self._task(fid, tid)
+                assert placed is not None, (fid, tid)
+                used = res.add_roles(used, placed.resources)
+            assert res.flatten(used) == res.flatten(agent.used), (agent.id, used, agent.used)
+            assert agent.offers == {o.id for o in self.offers.values() if o.agent_id == agent.id}, agent.id
         self.allocator.validate()
+        from pydcos.mesos.master import state_json  # it renders this state: imported late, no cycle
+
+        state_json.check_rendered(self)
+
+
+def _sum_roles(parts: list[res.RoleResources]) -> res.RoleResources:
+    total: res.RoleResources = {}
+    for part in parts:
+        total = res.add_roles(total, part)
+    return total
 
 
 def _with_id(info: FrameworkInfo, framework_id: str) -> FrameworkInfo:

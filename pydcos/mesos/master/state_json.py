@@ -2,11 +2,18 @@
 
 Shapes are Mesos 1.0's, and every list key is always present (the dcos CLI indexes them, and
 Mesos-DNS and marathon-lb parse the state strictly; COMPAT §4.8).
+
+At 10,000 agents and 100,000 tasks, building the state as Python dicts costs seconds, so each task,
+agent row and framework row is rendered once to JSON bytes and kept on its entry (`rendered`)
+until the state says it changed (`MasterState.task_changed`, `place_task`, `take_offer`, ...);
+the documents are assembled from those fragments (`msgspec.Raw`). `check_rendered` compares every
+kept fragment with a fresh rendering, so a change that forgot to drop one fails the tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -14,8 +21,9 @@ import msgspec
 from pydcos import MESOS_VERSION
 from pydcos.mesos import resources as res
 from pydcos.mesos.master.registry import AgentEntry, FrameworkEntry, TaskEntry
+from pydcos.mesos.master.resource_sums import sum_resources
 from pydcos.mesos.master.state import MasterState
-from pydcos.mesos.v1.messages import TERMINAL_STATES, Attribute
+from pydcos.mesos.v1.messages import Attribute
 
 Json = dict[str, Any]
 
@@ -40,11 +48,30 @@ def attributes_json(attributes: Iterable[Attribute]) -> Json:
 
 
 def _resources(role_resources: res.RoleResources) -> Json:
+    if len(role_resources) == 1:  # the usual case: nothing to add up
+        return next(iter(role_resources.values())).state_json()
     return res.flatten(role_resources).state_json()
 
 
 def _to_builtins(obj: object) -> Any:
     return msgspec.to_builtins(obj)
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def task_raw(task: TaskEntry) -> msgspec.Raw:
+    """The task's JSON, rendered once until it changes."""
+    if task.rendered is None:
+        task.rendered = msgspec.Raw(_ENCODER.encode(task_json(task)))
+    return task.rendered
+
+
+def _cached(rendered: dict[str, msgspec.Raw], kind: str, render: Callable[[], Json]) -> msgspec.Raw:
+    found = rendered.get(kind)
+    if found is None:
+        found = rendered[kind] = msgspec.Raw(_ENCODER.encode(render()))
+    return found
 
 
 def task_json(task: TaskEntry) -> Json:
@@ -78,17 +105,18 @@ def _status_json(status: Any) -> Json:
 
 
 def agent_json(state: MasterState, agent: AgentEntry) -> Json:
-    used: res.RoleResources = {}
-    for fid, tid in agent.task_keys:
-        fw = state.frameworks.get(fid)
-        task = fw.tasks.get(tid) if fw else None
-        if task is not None:
-            used = res.add_roles(used, task.resources)
-    offered: res.RoleResources = {}
-    for offer in state.offers.values():
-        if offer.agent_id == agent.id:
-            offered = res.add_roles(offered, offer.resources)
-    reserved = {role: r.state_json() for role, r in agent.total.items() if role != "*"}
+    if agent.static_json is None:
+        agent.static_json = _agent_static_json(agent)
+    offered = sum_resources(state.offers[o].resources for o in agent.offers)
+    out: Json = dict(agent.static_json)
+    out["used_resources"] = _resources(agent.used)
+    out["offered_resources"] = offered.state_json()
+    out["active"] = agent.connected
+    return out
+
+
+def _agent_static_json(agent: AgentEntry) -> Json:
+    """What an entry never changes (a re-registration makes a new entry): rendered once."""
     out: Json = {
         "id": agent.id,
         "pid": agent.pid,
@@ -96,12 +124,12 @@ def agent_json(state: MasterState, agent: AgentEntry) -> Json:
         "port": agent.port,
         "registered_time": agent.registered_time,
         "resources": _resources(agent.total),
-        "used_resources": _resources(used),
-        "offered_resources": _resources(offered),
-        "reserved_resources": reserved,
+        "used_resources": {},
+        "offered_resources": {},
+        "reserved_resources": {role: r.state_json() for role, r in agent.total.items() if role != "*"},
         "unreserved_resources": agent.total.get("*", res.EMPTY).state_json(),
         "attributes": attributes_json(agent.info.attributes),
-        "active": agent.connected,
+        "active": False,
         "version": agent.version or MESOS_VERSION,
     }
     if agent.reregistered_time is not None:
@@ -109,15 +137,29 @@ def agent_json(state: MasterState, agent: AgentEntry) -> Json:
     return out
 
 
+def agent_summary_json(state: MasterState, agent: AgentEntry) -> Json:
+    row = agent_json(state, agent)
+    tasks = [state.frameworks[f].tasks[t] for f, t in agent.task_keys
+             if f in state.frameworks and t in state.frameworks[f].tasks]
+    row.update(_count_states(tasks))
+    row["framework_ids"] = sorted({t.framework_id for t in tasks})
+    return row
+
+
 def framework_json(state: MasterState, fw: FrameworkEntry, *, tasks: bool = True) -> Json:
+    out = _framework_head(state, fw)
+    if tasks:
+        out["tasks"] = [task_json(t) for t in fw.tasks.values()]
+        out["completed_tasks"] = [task_json(t) for t in fw.completed_tasks]
+        out["offers"] = [_offer_json(state, o) for o in fw.offers]
+    return out
+
+
+def _framework_head(state: MasterState, fw: FrameworkEntry) -> Json:
+    """Everything but the task and offer lists."""
     info = fw.info
-    used: res.RoleResources = {}
-    for task in fw.tasks.values():
-        if task.state not in TERMINAL_STATES:
-            used = res.add_roles(used, task.resources)
-    offered: res.RoleResources = {}
-    for offer_id in fw.offers:
-        offered = res.add_roles(offered, state.offers[offer_id].resources)
+    used = fw.usage.total()
+    offered = sum_resources(state.offers[o].resources for o in fw.offers)
     out: Json = {
         "id": fw.id,
         "name": info.name,
@@ -133,9 +175,9 @@ def framework_json(state: MasterState, fw: FrameworkEntry, *, tasks: bool = True
         "connected": fw.connected,
         "recovered": fw.recovered,
         "capabilities": [c.type for c in info.capabilities],
-        "resources": _resources(res.add_roles(used, offered)),
-        "used_resources": _resources(used),
-        "offered_resources": _resources(offered),
+        "resources": (used + offered).state_json(),
+        "used_resources": used.state_json(),
+        "offered_resources": offered.state_json(),
         "executors": [],
     }
     if info.roles:
@@ -146,11 +188,26 @@ def framework_json(state: MasterState, fw: FrameworkEntry, *, tasks: bool = True
         out["reregistered_time"] = fw.reregistered_time
     if info.labels is not None:
         out["labels"] = info.labels.get("labels", [])
-    if tasks:
-        out["tasks"] = [task_json(t) for t in fw.tasks.values()]
-        out["completed_tasks"] = [task_json(t) for t in fw.completed_tasks]
-        out["offers"] = [_offer_json(state, o) for o in fw.offers]
     return out
+
+
+def framework_summary_json(state: MasterState, fw: FrameworkEntry) -> Json:
+    row = _framework_head(state, fw)
+    row.update(_count_states(list(fw.tasks.values()) + list(fw.completed_tasks)))
+    row["slave_ids"] = sorted({t.agent_id for t in fw.tasks.values()})
+    return row
+
+
+def _framework_raw(state: MasterState, fw: FrameworkEntry) -> msgspec.Raw:
+    """The framework's `/master/state` object, its task lists assembled from the tasks' fragments."""
+    def render() -> Json:
+        out = _framework_head(state, fw)
+        out["tasks"] = [task_raw(t) for t in fw.tasks.values()]
+        out["completed_tasks"] = [task_raw(t) for t in fw.completed_tasks]
+        out["offers"] = [_offer_json(state, o) for o in fw.offers]
+        return out
+
+    return _cached(fw.rendered, "state", render)
 
 
 def _offer_json(state: MasterState, offer_id: str) -> Json:
@@ -182,6 +239,7 @@ def _common(state: MasterState) -> Json:
 
 
 def master_state(state: MasterState, flags: Json) -> Json:
+    """`/master/state`; agent and framework entries are pre-encoded fragments (encode with msgspec)."""
     active = sum(1 for a in state.agents.values() if a.connected)
     out = _common(state)
     out.update({
@@ -189,9 +247,9 @@ def master_state(state: MasterState, flags: Json) -> Json:
         "deactivated_slaves": len(state.agents) - active,
         "unreachable_slaves": len(state.unreachable_agents),
         "flags": flags,
-        "slaves": [agent_json(state, a) for a in state.agents.values()],
-        "frameworks": [framework_json(state, f) for f in state.frameworks.values()],
-        "completed_frameworks": [framework_json(state, f) for f in state.completed_frameworks],
+        "slaves": [_cached(a.rendered, "state", partial(agent_json, state, a)) for a in state.agents.values()],
+        "frameworks": [_framework_raw(state, f) for f in state.frameworks.values()],
+        "completed_frameworks": [_framework_raw(state, f) for f in state.completed_frameworks],
         "orphan_tasks": [],
         "unregistered_frameworks": [],
     })
@@ -207,25 +265,14 @@ def _count_states(tasks: Iterable[TaskEntry]) -> Json:
 
 
 def state_summary(state: MasterState) -> Json:
-    slaves = []
-    for agent in state.agents.values():
-        row = agent_json(state, agent)
-        tasks = [state.frameworks[f].tasks[t] for f, t in agent.task_keys
-                 if f in state.frameworks and t in state.frameworks[f].tasks]
-        row.update(_count_states(tasks))
-        row["framework_ids"] = sorted({t.framework_id for t in tasks})
-        slaves.append(row)
-    frameworks = []
-    for fw in state.frameworks.values():
-        row = framework_json(state, fw, tasks=False)
-        row.update(_count_states(list(fw.tasks.values()) + list(fw.completed_tasks)))
-        row["slave_ids"] = sorted({t.agent_id for t in fw.tasks.values()})
-        frameworks.append(row)
+    """`/master/state-summary`, assembled from pre-encoded rows (encode with msgspec)."""
     return {
         "hostname": state.master_info.hostname,
         "cluster": state.config.cluster_name,
-        "slaves": slaves,
-        "frameworks": frameworks,
+        "slaves": [_cached(a.rendered, "summary", partial(agent_summary_json, state, a))
+                   for a in state.agents.values()],
+        "frameworks": [_cached(f.rendered, "summary", partial(framework_summary_json, state, f))
+                       for f in state.frameworks.values()],
     }
 
 
@@ -235,4 +282,28 @@ def tasks_json(state: MasterState, limit: int, offset: int, order: str) -> Json:
         tasks.extend(fw.tasks.values())
         tasks.extend(fw.completed_tasks)
     tasks.sort(key=lambda t: t.statuses[0].timestamp or 0.0 if t.statuses else 0.0, reverse=order == "des")
-    return {"tasks": [task_json(t) for t in tasks[offset: offset + limit]]}
+    return {"tasks": [task_raw(t) for t in tasks[offset: offset + limit]]}
+
+
+def check_rendered(state: MasterState) -> None:
+    """Every kept fragment equals a fresh rendering (run by `MasterState.validate`)."""
+
+    def same(kept: msgspec.Raw, fresh: Json) -> bool:
+        # Decoded first: a kept framework row holds kept task fragments, compared by value.
+        return bool(msgspec.json.decode(bytes(kept)) == msgspec.json.decode(_ENCODER.encode(fresh)))
+
+    for fw in [*state.frameworks.values(), *state.completed_frameworks]:
+        for task in [*fw.tasks.values(), *fw.completed_tasks]:
+            if task.rendered is not None:
+                assert same(task.rendered, task_json(task)), f"stale task JSON {task.task_id}"
+        if "state" in fw.rendered:
+            assert same(fw.rendered["state"], framework_json(state, fw)), f"stale framework JSON {fw.id}"
+        if "summary" in fw.rendered:
+            assert same(fw.rendered["summary"], framework_summary_json(state, fw)), f"stale framework row {fw.id}"
+    for agent in state.agents.values():
+        if agent.static_json is not None:
+            assert agent.static_json == _agent_static_json(agent), f"stale agent JSON {agent.id}"
+        if "state" in agent.rendered:
+            assert same(agent.rendered["state"], agent_json(state, agent)), f"stale agent JSON {agent.id}"
+        if "summary" in agent.rendered:
+            assert same(agent.rendered["summary"], agent_summary_json(state, agent)), f"stale agent row {agent.id}"
