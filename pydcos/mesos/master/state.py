@@ -372,6 +372,8 @@ class MasterState:
                         for t in self.completed_frameworks[0].completed_tasks if t.history_seq is not None]
         if history:
             out.append(Persist(tuple(history), wait=False))
+        # Agents where its tasks already finished may still run its (idle) executors: tell them too.
+        agents_with_tasks.update(t.agent_id for t in fw.completed_tasks)
         for agent_id in sorted(agents_with_tasks):
             agent = self.agents.get(agent_id)
             if agent is not None and agent.connected:

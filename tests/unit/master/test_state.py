@@ -286,3 +286,21 @@ def test_bad_agent_registration_refused() -> None:
     with pytest.raises(agent_messages.RegistrationRefused):
         agent_messages.register(state, neg)
     assert state.agents == {}
+
+
+def test_teardown_reaches_agents_whose_tasks_already_finished() -> None:
+    """An executor can outlive its tasks: its agent hears the teardown too."""
+    state, _ = make_state()
+    aid = register_agent(state)
+    fid = subscribe(state)
+    [offer] = offers_of(state.allocate(), fid)
+    launch(state, fid, offer, task("t1", aid))
+    agent_update(state, aid, fid, "t1", "TASK_FINISHED", "AgICAgICAgICAgICAgICAg==")
+    fw = state.frameworks[fid]
+    ack = call("ACKNOWLEDGE", fid, acknowledge={"agent_id": {"value": aid}, "task_id": {"value": "t1"},
+                                               "uuid": "AgICAgICAgICAgICAgICAg=="})
+    scheduler_calls.handle_call(state, fw, ack)
+    assert not fw.tasks
+    out = state.teardown(fid)
+    assert [(i.agent_id, type(i.message)) for i in out if isinstance(i, SendToAgent)] == [
+        (aid, internal.ShutdownFramework)]
