@@ -17,8 +17,11 @@ set -euo pipefail
 #   curl: the curl-driven end-to-end tests
 #   dnsperf, dnsmasq-base: the dns benchmark's load generator and baseline server (the -base
 #     package is the binary alone: no system service that would take port 53)
-# Later parts add theirs here: nginx (adminrouter), haproxy (lb), zookeeper (HA masters).
-APT_PACKAGES=(python3-venv bind9-dnsutils curl dnsperf dnsmasq-base)
+#   nginx: Admin Router's proxy; started only by pydcos (adminrouter) with its own configuration,
+#     never as the system service (see stop_system_nginx)
+#   wrk: the load generator of benchmarks/adminrouter_overhead.py
+# Later parts add theirs here: haproxy (lb), zookeeper (HA masters).
+APT_PACKAGES=(python3-venv bind9-dnsutils curl dnsperf dnsmasq-base nginx wrk)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VENV=$ROOT/.venv
@@ -49,6 +52,21 @@ install_debian_packages() {
   say "installing Debian packages: ${missing[*]}"
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [[ " ${missing[*]} " == *" nginx "* ]]; then
+    stop_system_nginx "${sudo[@]}"
+  fi
+}
+
+# Debian's nginx package starts (and enables) its own service on 0.0.0.0:80, which would keep every
+# Admin Router (nginx on MASTER_IP:80) from binding. Stop and disable that one; pydcos runs its own
+# nginx processes, each with its own configuration and pid file, and never touches the service.
+stop_system_nginx() {
+  if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    "$@" systemctl disable --now nginx >/dev/null 2>&1 || true
+  else
+    "$@" service nginx stop >/dev/null 2>&1 || true
+    command -v update-rc.d >/dev/null 2>&1 && { "$@" update-rc.d nginx disable >/dev/null 2>&1 || true; }
+  fi
 }
 
 install_venv() {

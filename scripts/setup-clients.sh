@@ -7,6 +7,10 @@
 #                       C extension does not build on 3.11), registered with a hand-written dist-info
 #                       so that pip sees the requirement met
 #   marathon 0.13.0     marathon-python
+#   dcoscli 0.4.16      the dcos CLI (and its `dcos` library 0.4.16), --no-deps: its pins (cryptography
+#                       1.6, PyJWT 1.4.2) do not build or run on 3.11; its runtime libraries come
+#                       with pins that keep their 2016 APIs (jsonschema 2.x, prettytable 0.7,
+#                       PyJWT 1.x, ...) and today's cryptography
 #   collections aliases the ABC aliases removed from `collections` in Python 3.10, re-exported at
 #                       every interpreter start (a .pth hook; COMPAT.md §14's "sitecustomize")
 #
@@ -54,6 +58,10 @@ printf '%s\n%s\n' "$records" "${dist##*/}/RECORD,," >"$dist/RECORD"
 
 "${pip[@]}" install --no-deps 'pymesos==0.3.15'
 "${pip[@]}" install addict six kazoo 'marathon==0.13.0'
+"${pip[@]}" install --no-deps 'dcoscli==0.4.16' 'dcos==0.4.16'
+"${pip[@]}" install 'jsonschema>=2.5,<3' 'pager>=3.3,<4' 'prettytable>=0.7,<1' 'pygments>=2,<3' \
+  'requests>=2.6,<3' 'six>=1.9,<2' 'sseclient==0.0.14' 'toml>=0.9,<1' 'docopt>=0.6,<1' 'pkginfo==1.2.1' \
+  'PyJWT>=1.4,<2' 'cryptography' 'virtualenv>=13,<16' 'setuptools<70'
 
 # Not a sitecustomize.py: Debian's python3 ships its own in the standard library, which comes first
 # on sys.path and would shadow one in the venv. site runs `import` lines of .pth files instead,
@@ -85,7 +93,10 @@ p = http_parser.pyparser.HttpParser()
 data = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 assert p.execute(data, len(data)) == len(data) and p.is_message_complete()
 import kazoo.client  # noqa: F401  (pymesos's zk:// detector)
-print("clients ok: pymesos", pymesos.__file__, "marathon", marathon.__file__)
+import dcoscli.main  # noqa: F401  (the dcos CLI imports everything it needs at start)
+import jwt
+assert jwt.__version__.startswith("1."), jwt.__version__
+print("clients ok: pymesos", pymesos.__file__, "marathon", marathon.__file__, "dcoscli", dcoscli.main.__file__)
 PY
 
 echo "$want" > "$stamp"

@@ -16,7 +16,9 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from pydcos.cluster.cluster_files import ClusterInfo, DaemonRecord
+from pydcos.adminrouter.bootstrap import ensure_first_user
+from pydcos.adminrouter.errors import BootstrapFailed
+from pydcos.cluster.cluster_files import ClusterInfo, DaemonRecord, encode_json
 from pydcos.cluster.errors import ClusterError, DaemonFailed, NoCluster
 from pydcos.cluster.plan import (
     DEFAULT_NET,
@@ -138,8 +140,17 @@ async def _up(plan: ClusterPlan, *, detach: bool, start_timeout: float) -> int:
     except asyncio.CancelledError:
         err.print("interrupted: every daemon started so far has been stopped", highlight=False)
         return 130
+    try:
+        info = await _first_user(plan, info)
+    except (BootstrapFailed, asyncio.CancelledError) as exc:
+        supervisor.stop()
+        err.print(f"error: {exc or 'interrupted'}; every daemon has been stopped", markup=False, highlight=False)
+        return 1
     out.print(_listen_table(plan, info, supervisor.records))
     out.print(f"cluster.json: {plan.cluster_json}", markup=False, highlight=False)
+    if info.dcos_url and info.admin:
+        out.print(f"dcos_url: {info.dcos_url} (log in as {info.admin['uid']}; the password is in cluster.json)",
+                  markup=False, highlight=False)
     if detach:
         out.print(f"stop it with: pydcos cluster down --dir {plan.dir}", markup=False, highlight=False)
         return 0
@@ -193,6 +204,22 @@ def down(cluster_dir: Path) -> None:
         out.print(f"stopped: {', '.join(stopped)}", markup=False, highlight=False)
     else:
         out.print(f"no cluster was running in {cluster_dir.resolve()}", markup=False, highlight=False)
+
+
+async def _first_user(plan: ClusterPlan, info: ClusterInfo) -> ClusterInfo:
+    """Create the identity service's first user through Admin Router and put its credentials into
+    cluster.json (`admin: {uid, password}`), which then becomes readable by its owner only."""
+    routers = plan.of_kind("adminrouter")
+    if not routers or info.dcos_url is None:
+        return info
+    creds = await ensure_first_user(info.dcos_url, routers[0].work_dir / "first-user.json")
+    info = msgspec.structs.replace(info, admin={"uid": creds.uid, "password": creds.password})
+    tmp = plan.cluster_json.with_name(plan.cluster_json.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(encode_json(info))
+    os.replace(tmp, plan.cluster_json)
+    return info
 
 
 def _extra_args_from_env(env: Mapping[str, str]) -> dict[str, Sequence[str]]:

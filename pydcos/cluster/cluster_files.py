@@ -23,6 +23,8 @@ class MasterEntry(msgspec.Struct, frozen=True):
     marathon_url: str | None = None
     dns_udp: str | None = None
     dns_http_url: str | None = None
+    # Admin Router beside this master (nginx :80); the first one is the cluster's dcos_url.
+    adminrouter_url: str | None = None
 
 
 class AgentEntry(msgspec.Struct, frozen=True):
@@ -69,6 +71,7 @@ def render_cluster_info(plan: ClusterPlan, agent_ids: Mapping[str, str]) -> Clus
     public = {n.name for n in plan.nodes if n.kind == "public-agent"}
     marathons = {d.node: d.url for d in plan.of_kind("marathon")}
     dns = {d.node: d for d in plan.of_kind("dns")}
+    routers = {d.node: d.url for d in plan.of_kind("adminrouter")}
     masters = [
         MasterEntry(
             ip=d.ip,
@@ -76,6 +79,7 @@ def render_cluster_info(plan: ClusterPlan, agent_ids: Mapping[str, str]) -> Clus
             marathon_url=marathons.get(d.node),
             dns_udp=f"{dns[d.node].ip}:{dns[d.node].port}" if d.node in dns else None,
             dns_http_url=dns[d.node].url if d.node in dns else None,
+            adminrouter_url=routers.get(d.node),
         )
         for d in plan.of_kind("master")
     ]
@@ -83,7 +87,8 @@ def render_cluster_info(plan: ClusterPlan, agent_ids: Mapping[str, str]) -> Clus
         AgentEntry(id=agent_ids[d.key], ip=d.ip, zone="public" if d.node in public else "private", url=d.url)
         for d in plan.of_kind("agent")
     ]
-    return ClusterInfo(masters=masters, agents=agents)
+    dcos_url = next((m.adminrouter_url for m in masters if m.adminrouter_url), None)
+    return ClusterInfo(masters=masters, agents=agents, dcos_url=dcos_url)
 
 
 def encode_json(value: msgspec.Struct) -> bytes:

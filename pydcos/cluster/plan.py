@@ -14,6 +14,9 @@ the task ports [31000+1000k, 31999+1000k].
 Daemons start in stages: a stage starts only once every daemon of the stages before it answers its
 health check. A later part (zookeeper, marathon, dns, adminrouter, lb) is one more `DaemonSpec`
 in the stage it belongs to.
+
+Beside each master run marathon (:8080), dns (:53, HTTP :8123) and adminrouter (nginx :80 and the
+identity service :8101): the management zone, whose only door for clients is adminrouter.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from pydcos.cluster.errors import ClusterError
 
 NodeKind = Literal["master", "agent", "public-agent"]
 Zone = Literal["master", "private", "public"]
-DaemonKind = Literal["master", "agent", "marathon", "dns"]
+DaemonKind = Literal["master", "agent", "marathon", "dns", "adminrouter"]
 
 MASTER_PORT = 5050
 AGENT_PORT = 5051
 MARATHON_PORT = 8080
 DNS_PORT = 53
 DNS_HTTP_PORT = 8123
+ADMINROUTER_PORT = 80
+IDENTITY_PORT = 8101
 AGENT_DISK_MB = 10_000
 PUBLIC_ROLE = "slave_public"
 FIRST_TASK_PORT = 31_000
@@ -174,7 +179,12 @@ def validate_options(options: ClusterOptions) -> list[str]:
         )
     if not problems:
         known = {f"{n.name}/{_NODE_DAEMON[n.kind]}" for n in _plan_nodes(options)}
-        known |= {f"{n.name}/{d}" for n in _plan_nodes(options) if n.kind == "master" for d in ("marathon", "dns")}
+        known |= {
+            f"{n.name}/{d}"
+            for n in _plan_nodes(options)
+            if n.kind == "master"
+            for d in ("marathon", "dns", "adminrouter")
+        }
         problems.extend(
             f"extra args for unknown daemon {key!r} (keys are NODE/DAEMON, e.g. agent-1/agent)"
             for key in options.extra_args
@@ -237,6 +247,7 @@ def plan_cluster(options: ClusterOptions, facts: MachineFacts) -> ClusterPlan:
     masters_arg = ",".join(f"{m.ip}:{MASTER_PORT}" for m in masters)
     daemons += [_marathon_daemon(options, facts, n, masters=masters_arg) for n in masters]
     daemons += [_dns_daemon(options, facts, n, masters=masters_arg) for n in masters]
+    daemons += [_adminrouter_daemon(options, facts, n, masters=masters_arg) for n in masters]
     return ClusterPlan(dir=options.dir, nodes=tuple(nodes), daemons=tuple(daemons))
 
 
@@ -383,4 +394,38 @@ def _dns_daemon(options: ClusterOptions, facts: MachineFacts, node: NodeSpec, *,
         log_file=log_file,
         url=url,
         health_url=f"{url}/health",
+    )
+
+
+def _adminrouter_daemon(
+    options: ClusterOptions, facts: MachineFacts, node: NodeSpec, *, masters: str
+) -> DaemonSpec:
+    """nginx on NODE:80 with the identity service on NODE:8101, in front of the master, Marathon
+    and dns beside it. Its url is the cluster's `dcos_url`: no `:80`, as the dcos CLI wants it."""
+    work_dir, log_file = _paths(options, node, "adminrouter")
+    argv: tuple[str, ...] = (
+        facts.python, "-m", "pydcos.adminrouter",
+        "--ip", node.ip,
+        "--port", str(ADMINROUTER_PORT),
+        "--identity-port", str(IDENTITY_PORT),
+        "--masters", masters,
+        "--marathon", f"{node.ip}:{MARATHON_PORT}",
+        "--dns", f"{node.ip}:{DNS_PORT}",
+        "--dns-http", f"{node.ip}:{DNS_HTTP_PORT}",
+        "--work-dir", str(work_dir),
+        "--log-file", str(log_file),
+    )  # fmt: skip
+    url = f"http://{node.ip}"
+    return DaemonSpec(
+        node=node.name,
+        name="adminrouter",
+        kind="adminrouter",
+        stage=STAGE_MANAGEMENT,
+        ip=node.ip,
+        port=ADMINROUTER_PORT,
+        argv=argv + tuple(options.extra_args.get(f"{node.name}/adminrouter", ())),
+        work_dir=work_dir,
+        log_file=log_file,
+        url=url,
+        health_url=f"{url}/adminrouter/health",
     )

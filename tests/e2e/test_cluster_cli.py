@@ -186,8 +186,13 @@ def test_up_detach_writes_cluster_json_with_every_agent_registered(local_cluster
             "marathon_url": f"http://{net}.1.1:8080",
             "dns_udp": f"{net}.1.1:53",
             "dns_http_url": f"http://{net}.1.1:8123",
+            "adminrouter_url": f"http://{net}.1.1",
         }
     ]
+    # Admin Router is the cluster's door; `cluster up` made its first user.
+    assert raw["dcos_url"] == f"http://{net}.1.1"
+    assert raw["admin"]["uid"] == "admin" and len(raw["admin"]["password"]) >= 16
+    assert (local_cluster.dir / "cluster.json").stat().st_mode & 0o077 == 0
     assert [(a["ip"], a["zone"], a["url"]) for a in raw["agents"]] == [
         (f"{net}.2.1", "private", f"http://{net}.2.1:5051"),
         (f"{net}.2.2", "private", f"http://{net}.2.2:5051"),
@@ -218,10 +223,11 @@ def test_status_shows_every_daemon_healthy(local_cluster: LocalCluster) -> None:
         "public-agent-1/agent",
         "master-1/marathon",
         "master-1/dns",
+        "master-1/adminrouter",
     ]
     assert all(s["running"] and s["healthy"] for s in statuses)
     table = pydcos_cli("cluster", "status", "--dir", str(local_cluster.dir))
-    assert table.returncode == 0 and table.stdout.count("healthy") == 6 and "unhealthy" not in table.stdout
+    assert table.returncode == 0 and table.stdout.count("healthy") == 7 and "unhealthy" not in table.stdout
 
 
 def test_second_up_on_a_running_cluster_refuses(local_cluster: LocalCluster) -> None:

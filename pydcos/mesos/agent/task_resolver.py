@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Callable
 
 from pydcos.core.log import get_logger
 
@@ -50,14 +51,14 @@ def use_task_nameservers(nameservers: list[str], work_dir: str) -> bool:
     with open(path, "w") as f:
         f.write(resolv_conf_text(nameservers))
     libc = ctypes.CDLL(None, use_errno=True)
-    steps = (
-        ("unshare", lambda: libc.unshare(CLONE_NEWNS)),
+    steps: tuple[tuple[str, Callable[[], int]], ...] = (
+        ("unshare", lambda: int(libc.unshare(CLONE_NEWNS))),
         # Private propagation: our bind mount must not leak back into the host's namespace.
-        ("make-private", lambda: libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None)),
-        ("bind", lambda: libc.mount(path.encode(), b"/etc/resolv.conf", None, MS_BIND, None)),
+        ("make-private", lambda: int(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None))),
+        ("bind", lambda: int(libc.mount(path.encode(), b"/etc/resolv.conf", None, MS_BIND, None))),
     )
     for name, step in steps:
-        if step() != 0:
+        if step() != 0:  # libc calls: 0 on success
             err = ctypes.get_errno()
             log.event("task_resolver_unchanged", reason=f"{name} failed: {os.strerror(err)}")
             return False

@@ -32,6 +32,7 @@ def test_cluster_json_shape() -> None:
                 "marathon_url": "http://127.11.1.1:8080",
                 "dns_udp": "127.11.1.1:53",
                 "dns_http_url": "http://127.11.1.1:8123",
+                "adminrouter_url": "http://127.11.1.1",
             }
         ],
         "agents": [
@@ -40,7 +41,7 @@ def test_cluster_json_shape() -> None:
             {"id": "M-S2", "ip": "127.11.3.1", "zone": "public", "url": "http://127.11.3.1:5051"},
         ],
         "zk": None,
-        "dcos_url": None,
+        "dcos_url": "http://127.11.1.1",
         "admin": None,
         "lb": [],
     }

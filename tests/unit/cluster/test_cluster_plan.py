@@ -50,6 +50,7 @@ def test_default_cluster_has_one_master_two_private_and_one_public_agent() -> No
         "public-agent-1/agent",
         "master-1/marathon",
         "master-1/dns",
+        "master-1/adminrouter",
     ]
 
 
@@ -137,7 +138,7 @@ def test_node_ip_per_kind_and_block() -> None:
 def test_test_block_moves_every_address() -> None:
     p = plan(net="127.11")
     assert [d.ip for d in p.daemons] == [
-        "127.11.1.1", "127.11.2.1", "127.11.2.2", "127.11.3.1", "127.11.1.1", "127.11.1.1"]
+        "127.11.1.1", "127.11.2.1", "127.11.2.2", "127.11.3.1", "127.11.1.1", "127.11.1.1", "127.11.1.1"]
     assert all(flag(d, "--master") == "127.11.1.1:5050" for d in p.of_kind("agent"))
 
 
@@ -146,7 +147,7 @@ def test_stages_start_masters_before_agents() -> None:
     assert [[d.key for d in s] for s in stages] == [
         ["master-1/master"],
         ["agent-1/agent", "agent-2/agent", "public-agent-1/agent"],
-        ["master-1/marathon", "master-1/dns"],
+        ["master-1/marathon", "master-1/dns", "master-1/adminrouter"],
     ]
 
 
@@ -160,6 +161,18 @@ def test_marathon_and_dns_run_beside_each_master() -> None:
     assert flag(dns, "--masters") == "127.0.1.1:5050"
     assert "--no-forward" not in dns.argv
     assert "--no-forward" in plan(dns_forward=False).daemon("master-1/dns").argv
+
+
+def test_adminrouter_runs_beside_each_master_on_port_80() -> None:
+    p = plan(extra_args={"master-1/adminrouter": ["--auth-cache", "1"]})
+    router = p.daemon("master-1/adminrouter")
+    assert (router.ip, router.port, router.url) == ("127.0.1.1", 80, "http://127.0.1.1")
+    assert router.health_url == "http://127.0.1.1/adminrouter/health"
+    assert router.argv[1:3] == ("-m", "pydcos.adminrouter")
+    assert (flag(router, "--masters"), flag(router, "--marathon")) == ("127.0.1.1:5050", "127.0.1.1:8080")
+    assert (flag(router, "--dns"), flag(router, "--dns-http")) == ("127.0.1.1:53", "127.0.1.1:8123")
+    assert flag(router, "--identity-port") == "8101"
+    assert router.argv[-2:] == ("--auth-cache", "1")
 
 
 def test_memory_is_split_between_agents_after_a_reserve() -> None:
