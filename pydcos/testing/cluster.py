@@ -88,7 +88,10 @@ def free_test_net() -> str:
     for n in _next_block:
         if n > LAST_TEST_BLOCK:
             break
-        if not address_in_use(f"127.{n}.1.1", MASTER_PORT):
+        # Another session's cluster may hold any of the block's standard ports.
+        probes = ((f"127.{n}.1.1", MASTER_PORT), (f"127.{n}.1.1", 80), (f"127.{n}.1.1", 8080),
+                  (f"127.{n}.2.1", 5051), (f"127.{n}.3.1", 5051))
+        if not any(address_in_use(ip, port) for ip, port in probes):
             return f"127.{n}"
     raise RuntimeError("no free loopback block left for a test cluster")
 
