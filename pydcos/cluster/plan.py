@@ -270,6 +270,27 @@ def _plan_nodes(options: ClusterOptions) -> list[NodeSpec]:
     ]
 
 
+def _spec(
+    options: ClusterOptions, node: NodeSpec, name: DaemonKind, *, stage: int, port: int, argv: tuple[str, ...],
+    url: str, health_path: str,
+) -> DaemonSpec:
+    """One daemon of a node, with the test-only extra arguments for it appended."""
+    work_dir, log_file = _paths(options, node, name)
+    return DaemonSpec(
+        node=node.name,
+        name=name,
+        kind=name,
+        stage=stage,
+        ip=node.ip,
+        port=port,
+        argv=argv + tuple(options.extra_args.get(f"{node.name}/{name}", ())),
+        work_dir=work_dir,
+        log_file=log_file,
+        url=url,
+        health_url=url + health_path,
+    )
+
+
 def _paths(options: ClusterOptions, node: NodeSpec, daemon: str) -> tuple[Path, Path]:
     return options.dir / "nodes" / node.name / daemon, options.dir / "logs" / node.name / f"{daemon}.log"
 
@@ -285,19 +306,8 @@ def _master_daemon(options: ClusterOptions, facts: MachineFacts, node: NodeSpec)
         "--log-file", str(log_file),
         "--hostname", node.ip,
     )  # fmt: skip
-    return DaemonSpec(
-        node=node.name,
-        name="master",
-        kind="master",
-        stage=STAGE_MASTERS,
-        ip=node.ip,
-        port=MASTER_PORT,
-        argv=argv + tuple(options.extra_args.get(f"{node.name}/master", ())),
-        work_dir=work_dir,
-        log_file=log_file,
-        url=url,
-        health_url=f"{url}/health",
-    )
+    return _spec(options, node, "master", stage=STAGE_MASTERS, port=MASTER_PORT, argv=argv, url=url,
+                 health_path="/health")
 
 
 def _agent_daemon(
@@ -327,19 +337,8 @@ def _agent_daemon(
     # resolv.conf naming them), as DC/OS agents' /etc/resolv.conf does.
     for i in range(1, options.masters + 1):
         argv += ("--task-nameserver", node_ip(options.net, "master", i))
-    return DaemonSpec(
-        node=node.name,
-        name="agent",
-        kind="agent",
-        stage=STAGE_AGENTS,
-        ip=node.ip,
-        port=AGENT_PORT,
-        argv=argv + tuple(options.extra_args.get(f"{node.name}/agent", ())),
-        work_dir=work_dir,
-        log_file=log_file,
-        url=url,
-        health_url=f"{url}/health",
-    )
+    return _spec(options, node, "agent", stage=STAGE_AGENTS, port=AGENT_PORT, argv=argv, url=url,
+                 health_path="/health")
 
 
 def _marathon_daemon(options: ClusterOptions, facts: MachineFacts, node: NodeSpec, *, masters: str) -> DaemonSpec:
@@ -354,19 +353,8 @@ def _marathon_daemon(options: ClusterOptions, facts: MachineFacts, node: NodeSpe
         "--log-file", str(log_file),
         "--hostname", node.ip,
     )  # fmt: skip
-    return DaemonSpec(
-        node=node.name,
-        name="marathon",
-        kind="marathon",
-        stage=STAGE_MANAGEMENT,
-        ip=node.ip,
-        port=MARATHON_PORT,
-        argv=argv + tuple(options.extra_args.get(f"{node.name}/marathon", ())),
-        work_dir=work_dir,
-        log_file=log_file,
-        url=url,
-        health_url=f"{url}/ping",
-    )
+    return _spec(options, node, "marathon", stage=STAGE_MANAGEMENT, port=MARATHON_PORT, argv=argv, url=url,
+                 health_path="/ping")
 
 
 def _dns_daemon(options: ClusterOptions, facts: MachineFacts, node: NodeSpec, *, masters: str) -> DaemonSpec:
@@ -382,19 +370,8 @@ def _dns_daemon(options: ClusterOptions, facts: MachineFacts, node: NodeSpec, *,
     )  # fmt: skip
     if not options.dns_forward:
         argv += ("--no-forward",)
-    return DaemonSpec(
-        node=node.name,
-        name="dns",
-        kind="dns",
-        stage=STAGE_MANAGEMENT,
-        ip=node.ip,
-        port=DNS_PORT,
-        argv=argv + tuple(options.extra_args.get(f"{node.name}/dns", ())),
-        work_dir=work_dir,
-        log_file=log_file,
-        url=url,
-        health_url=f"{url}/health",
-    )
+    return _spec(options, node, "dns", stage=STAGE_MANAGEMENT, port=DNS_PORT, argv=argv, url=url,
+                 health_path="/health")
 
 
 def _adminrouter_daemon(
@@ -416,16 +393,5 @@ def _adminrouter_daemon(
         "--log-file", str(log_file),
     )  # fmt: skip
     url = f"http://{node.ip}"
-    return DaemonSpec(
-        node=node.name,
-        name="adminrouter",
-        kind="adminrouter",
-        stage=STAGE_MANAGEMENT,
-        ip=node.ip,
-        port=ADMINROUTER_PORT,
-        argv=argv + tuple(options.extra_args.get(f"{node.name}/adminrouter", ())),
-        work_dir=work_dir,
-        log_file=log_file,
-        url=url,
-        health_url=f"{url}/adminrouter/health",
-    )
+    return _spec(options, node, "adminrouter", stage=STAGE_MANAGEMENT, port=ADMINROUTER_PORT, argv=argv, url=url,
+                 health_path="/adminrouter/health")
