@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import pwd
-import signal
 from pathlib import Path
 
 from pydcos.adminrouter.config import RouterConfig
 from pydcos.adminrouter.errors import RouterConfigError
 from pydcos.adminrouter.service import AdminRouter
 from pydcos.core.log import setup_logging
-from pydcos.core.service import run_loop
+from pydcos.core.service import run_loop, stop_on_signals
 
 
 def _list(text: str) -> tuple[str, ...]:
@@ -64,10 +62,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[RouterConfig, str]:
 
 
 async def serve(config: RouterConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with AdminRouter(config):
         await stop.wait()
 

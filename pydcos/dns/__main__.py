@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import signal
 
 from pydcos.core.log import setup_logging
-from pydcos.core.service import run_loop
+from pydcos.core.service import run_loop, stop_on_signals
 from pydcos.dns.config import DnsConfig
 from pydcos.dns.service import DnsServer
 
@@ -54,10 +52,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[DnsConfig, str]:
 
 
 async def serve(config: DnsConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with DnsServer(config):
         await stop.wait()
 

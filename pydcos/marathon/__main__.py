@@ -7,13 +7,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import signal
 from dataclasses import replace
 
 from pydcos.core.log import setup_logging
-from pydcos.core.service import run_loop
+from pydcos.core.service import run_loop, stop_on_signals
 from pydcos.marathon.config import MarathonConfig
 from pydcos.marathon.service import Marathon
 
@@ -52,10 +50,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[MarathonConfig, str]:
 
 
 async def serve(config: MarathonConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with Marathon(config):
         await stop.wait()
 
