@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SHUTDOWN -> SIGKILL of a custom executor; also how long close waits for tasks (s)")
     p.add_argument("--executor-registration-timeout", type=float, default=d.executor_registration_timeout_s,
                    help="a started executor that has not subscribed by then is killed, its tasks failed (s)")
+    p.add_argument("--executor-reregistration-timeout", type=float, default=d.executor_reregistration_timeout_s,
+                   help="after a restart, a re-attached executor that has not subscribed again by then is "
+                        "killed and its tasks fail (s)")
     p.add_argument("--executor-heartbeat", type=float, default=d.executor_heartbeat_s,
                    help="HEARTBEAT interval on idle executor streams (s)")
     p.add_argument("--fetch-timeout", type=float, default=d.fetch_timeout_s, help="per fetched URI (s)")
@@ -63,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(process groups only); default from ${ISOLATION_ENV}, else auto")
     p.add_argument("--cgroups-root", default=d.cgroups_root, help="parent cgroup name under the agent's own")
     p.add_argument("--cgroups-cpu-quota", action="store_true", help="also cap cpu time with a CFS quota")
+    p.add_argument("--recover", choices=["reconnect", "cleanup"], default=d.recover,
+                   help="at start: recover checkpointed tasks (reconnect) or kill everything of the "
+                        "previous run and register as a new agent (cleanup)")
+    p.add_argument("--no-checkpoint", action="store_true",
+                   help="write no checkpoint (tasks of a previous run are killed at start)")
     p.add_argument("--task-nameserver", action="append", default=[],
                    help="resolver for tasks (repeatable): the cluster's dns on a local cluster, set up in "
                         "a mount namespace of the agent's own; default: the host's /etc/resolv.conf")
@@ -97,11 +105,14 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
         executor_shutdown_grace_s=args.executor_shutdown_grace,
         executor_registration_timeout_s=args.executor_registration_timeout,
         executor_heartbeat_s=args.executor_heartbeat,
+        executor_reregistration_timeout_s=args.executor_reregistration_timeout,
         fetch_timeout_s=args.fetch_timeout,
         fetch_cache_dir=args.fetch_cache_dir,
         isolation=args.isolation,
         cgroups_root=args.cgroups_root,
         cgroups_cpu_quota=args.cgroups_cpu_quota,
+        checkpoint=not args.no_checkpoint,
+        recover=args.recover,
     )
 
 

@@ -155,6 +155,15 @@ class CgroupIsolator:
                 _write(os.path.join(agent_dir, "cgroup.subtree_control"), " ".join("+" + c for c in wanted))
         self._agent_dirs.add(key)
 
+    def adopt(self, container_id: str, limits: Limits) -> None:
+        """Track a container's cgroups left by a previous run of the agent (same agent id)."""
+        paths = {c: p for c, p in self.layout.container_paths(self.root_name, self.agent_key, container_id).items()
+                 if os.path.isdir(p)}
+        if paths:
+            self._paths[container_id] = paths
+            self._limits[container_id] = limits
+            self._agent_dirs.add(self.agent_key)
+
     def update(self, container_id: str, limits: Limits) -> None:
         """New limits for a running container (a custom executor that received another task)."""
         paths = self._paths.get(container_id)
@@ -293,6 +302,21 @@ class CgroupIsolator:
                 if agent_dir.rsplit("/", 1)[-1] not in self._agent_dirs:
                     removed += _rmdir_if_older(agent_dir, old)
         return removed
+
+    def kill_stale(self, agent_key: str, keep: set[str]) -> int:
+        """SIGKILL what runs in the container cgroups a previous run of this agent (`agent_key`)
+        left, except the containers in `keep` (being recovered). Returns how many processes."""
+        killed = 0
+        for controller in self.layout.controllers():
+            for container_dir in _subdirs(os.path.join(self.layout.base(controller, self.root_name), agent_key)):
+                if container_dir.rsplit("/", 1)[-1] in keep:
+                    continue
+                with contextlib.suppress(OSError):
+                    for pid in {int(p) for p in _read(os.path.join(container_dir, "cgroup.procs")).split()}:
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(pid, signal.SIGKILL)
+                            killed += 1
+        return killed
 
     def close(self) -> None:
         """Remove the agent's directories (the containers' cgroups are gone by now)."""

@@ -19,6 +19,7 @@ from pydcos.mesos.resources import Resources
 from pydcos.mesos.v1.messages import Attribute, Range, Ranges, Scalar, Text, ValueSet
 
 Zone = Literal["private", "public"]
+Recover = Literal["reconnect", "cleanup"]
 Isolation = Literal["auto", "cgroups", "none"]
 MESOS_VERSION = "1.0.1"
 PUBLIC_ROLE = "slave_public"
@@ -46,6 +47,11 @@ class AgentConfig:
     switch_user: bool = True  # run tasks as their user when the agent runs as root
     reap_orphans: bool = True  # become child subreaper and reap what is left of task groups
     task_path: str = DEFAULT_TASK_PATH
+    # recovery: checkpoint frameworks with `checkpoint: true` under WORK/meta; at start recover
+    # them (reconnect) or kill everything of the previous run and register anew (cleanup)
+    checkpoint: bool = True
+    recover_executors: bool = True  # re-attach checkpointing frameworks' custom executors
+    recover: Recover = "reconnect"
     # master link
     registration_backoff_s: float = 0.1
     registration_backoff_max_s: float = 5.0
@@ -62,6 +68,9 @@ class AgentConfig:
     executor_registration_timeout_s: float = 60.0  # started but not subscribed: its tasks fail
     executor_heartbeat_s: float = 15.0  # HEARTBEAT on an idle executor stream
     executor_recovery_timeout_s: float = 900.0  # MESOS_RECOVERY_TIMEOUT for checkpointing executors
+    # after an agent restart, a re-attached executor that has not subscribed again by then is
+    # killed and its tasks fail (Mesos's --executor_reregistration_timeout)
+    executor_reregistration_timeout_s: float = 5.0
     # fetcher
     fetch_timeout_s: float = 300.0  # per URI
     fetch_cache_dir: str | None = None  # None = WORK/fetch-cache

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from pydcos.core.log import get_logger
 from pydcos.mesos.agent.cgroups import CgroupIsolator
+from pydcos.mesos.agent.checkpoint import exit_returncode
 from pydcos.mesos.agent.errors import LaunchFailed
 from pydcos.mesos.agent.isolation import Limits
 from pydcos.mesos.agent.task_launch import LaunchSpec
@@ -103,9 +104,10 @@ def agent_user() -> str:
 @dataclass(slots=True)
 class _Process:
     container_id: str
-    popen: subprocess.Popen[bytes]
+    popen: subprocess.Popen[bytes] | None  # None: adopted from a previous run (not our child)
     pgid: int
     pidfd: int | None
+    exit_file: str | None = None  # where a checkpointed task's wrapper writes its exit status
     kill_requested: bool = False
     kill_timer: asyncio.TimerHandle | None = None
     poll_timer: asyncio.TimerHandle | None = None
@@ -147,7 +149,7 @@ class Containerizer:
 
     def pid(self, container_id: str) -> int | None:
         proc = self._procs.get(container_id)
-        return proc.popen.pid if proc else None
+        return proc.pgid if proc else None
 
     def close(self) -> None:
         """Forget the processes without killing them (call `kill` first to stop them)."""
@@ -171,7 +173,7 @@ class Containerizer:
 
     # --- start --------------------------------------------------------------------------
 
-    def launch(self, container_id: str, spec: LaunchSpec) -> int:
+    def launch(self, container_id: str, spec: LaunchSpec, *, exit_file: str | None = None) -> int:
         """Create the sandbox and start the task; returns its pid. Raises LaunchFailed."""
         user = lookup_user(spec.user) if spec.user else None
         if user is not None and not self._is_root:
@@ -222,8 +224,23 @@ class Containerizer:
             except OSError as exc:
                 log.warning("cgroup_attach_failed", container_id=container_id, pid=popen.pid,
                             error=exc.strerror or str(exc))
-        self._watch(container_id, popen)
+        self._watch(container_id, popen, exit_file)
         return popen.pid
+
+    def adopt(self, container_id: str, pid: int, *, exit_file: str | None, kill_requested: bool = False,
+              limits: Limits | None = None) -> bool:
+        """Watch a process group left running by a previous run of the agent (its leader is the
+        checkpoint wrapper, which writes `exit_file`). False when it is gone already."""
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            return False
+        if self.isolator is not None and limits is not None:
+            self.isolator.adopt(container_id, limits)
+        proc = _Process(container_id, None, pgid=pid, pidfd=pidfd, exit_file=exit_file, kill_requested=kill_requested)
+        self._procs[container_id] = proc
+        self._loop.add_reader(pidfd, self._exited, container_id)
+        return True
 
     def _create_cgroup(self, container_id: str, limits: Limits) -> None:
         assert self.isolator is not None
@@ -239,12 +256,12 @@ class Containerizer:
         if self.isolator is not None and container_id in self._procs:
             self.isolator.update(container_id, limits)
 
-    def _watch(self, container_id: str, popen: subprocess.Popen[bytes]) -> None:
+    def _watch(self, container_id: str, popen: subprocess.Popen[bytes], exit_file: str | None) -> None:
         try:
             pidfd: int | None = os.pidfd_open(popen.pid)
         except (OSError, AttributeError):
             pidfd = None
-        proc = _Process(container_id, popen, pgid=popen.pid, pidfd=pidfd)
+        proc = _Process(container_id, popen, pgid=popen.pid, pidfd=pidfd, exit_file=exit_file)
         self._procs[container_id] = proc
         if pidfd is not None:
             self._loop.add_reader(pidfd, self._exited, container_id)
@@ -258,7 +275,7 @@ class Containerizer:
         if proc is None:
             return
         try:
-            done = os.waitid(os.P_PID, proc.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+            done = os.waitid(os.P_PID, proc.pgid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
         except ChildProcessError:
             done = True
         if done:
@@ -273,9 +290,11 @@ class Containerizer:
         self._unwatch(proc)
         # The leader is a zombie until reaped, so its group id cannot have been reused yet.
         _signal_group(proc.pgid, signal.SIGKILL)
-        returncode = proc.popen.poll()
-        if returncode is None:
-            log.warning("task_process_not_reaped", container_id=container_id, pid=proc.popen.pid)
+        returncode = proc.popen.poll() if proc.popen is not None else None
+        if proc.exit_file is not None:
+            returncode = _wrapped_returncode(proc.exit_file, returncode)
+        elif returncode is None:
+            log.warning("task_process_not_reaped", container_id=container_id, pid=proc.pgid)
         limitation = None
         if self.isolator is not None:
             limitation = self.isolator.limitation(container_id)
@@ -361,6 +380,21 @@ class Containerizer:
         _signal_group(pgid, signal.SIGKILL)
         if self.isolator is not None:
             self.isolator.kill_all(container_id)
+
+
+def _wrapped_returncode(exit_file: str, wrapper_returncode: int | None) -> int | None:
+    """A checkpointed task's status: what its wrapper wrote (the command's own), else the
+    wrapper's (killed by a signal before it could write)."""
+    try:
+        with open(exit_file, encoding="ascii") as f:
+            text = f.read().strip()
+    except OSError:
+        text = ""
+    if text.isdigit():
+        return exit_returncode(int(text))
+    if wrapper_returncode is not None and wrapper_returncode > 128:
+        return exit_returncode(wrapper_returncode)
+    return wrapper_returncode
 
 
 def _signal_group(pgid: int, signum: int) -> None:

@@ -20,13 +20,15 @@ import msgspec
 from pydcos.core.clock import Clock
 from pydcos.core.log import get_logger
 from pydcos.mesos import internal
+from pydcos.mesos.agent import checkpoint as ck
 from pydcos.mesos.agent import executor_messages as em
+from pydcos.mesos.agent.checkpoint_store import CheckpointStore, read_start_time
 from pydcos.mesos.agent.config import AgentConfig
 from pydcos.mesos.agent.containerizer import Containerizer, lookup_user
 from pydcos.mesos.agent.environment import ExecutorContext, executor_environment
 from pydcos.mesos.agent.errors import FetchFailed, LaunchFailed
 from pydcos.mesos.agent.executor_api import ExecutorStream
-from pydcos.mesos.agent.executor_core import ExecutorCore
+from pydcos.mesos.agent.executor_core import ExecutorCore, ExecutorRecord
 from pydcos.mesos.agent.executor_events import (
     CallRefused,
     CloseStream,
@@ -98,7 +100,8 @@ class ExecutorRunner:
     """Owns the executors' processes (through the shared Containerizer), their streams and timers."""
 
     def __init__(self, *, config: AgentConfig, clock: Clock, agent: ExecutorHost, containers: Containerizer,
-                 fetcher: Fetcher, note_in_stderr: Callable[[str, str], None]) -> None:
+                 fetcher: Fetcher, note_in_stderr: Callable[[str, str], None],
+                 checkpoints: CheckpointStore | None = None) -> None:
         self._config = config
         self._clock = clock
         self._agent = agent
@@ -114,6 +117,8 @@ class ExecutorRunner:
         self._by_container: dict[str, Key] = {}
         self._timers: dict[Key, list[asyncio.TimerHandle]] = {}
         self._is_root = os.geteuid() == 0
+        self._checkpoints = checkpoints
+        self._records: dict[Key, ck.ContainerRecord] = {}  # checkpointed executors
 
     def __len__(self) -> int:
         return len(self.core.records)
@@ -132,6 +137,50 @@ class ExecutorRunner:
         directory = sandbox_path(self._config.work_dir, self._agent.agent_id or "", fw_id,
                                  task.executor.executor_id.value, container_id)
         self._apply(TaskArrived(framework, task, container_id, directory))
+        key = (fw_id, task.executor.executor_id.value)
+        record = self._records.get(key)
+        entry = self._agent.state.find_task(fw_id, task.task_id.value) if record is not None else None
+        if record is not None and entry is not None and entry.executor_id == key[1]:
+            self._checkpoint(key, msgspec.structs.replace(record, tasks=[*record.tasks, task]))
+
+    def _checkpoint(self, key: Key, record: ck.ContainerRecord) -> None:
+        assert self._checkpoints is not None
+        self._records[key] = record
+        try:
+            self._checkpoints.container_started(self._agent.agent_id or "", record)
+        except OSError as exc:
+            log.warning("checkpoint_write_failed", executor_id=key[1], error=exc.strerror or str(exc))
+
+    def recovered_failure(self, framework_id: str, executor_id: str, task_id: str) -> None:
+        """A task of a checkpointed executor that died while the agent was down."""
+        self._status(Status(framework_id, task_id, executor_id, "TASK_FAILED",
+                            "Executor terminated while the agent was down", "REASON_EXECUTOR_TERMINATED"))
+
+    def adopt(self, record: ck.ContainerRecord, pid: int, uuids: dict[str, tuple[str, bool]]) -> bool:
+        """Watch a checkpointing framework's executor left running by the previous run of the
+        agent; it has `executor_reregistration_timeout_s` to subscribe again. False when gone."""
+        assert record.executor is not None
+        key = (record.framework_id, record.executor_id)
+        executor = self._agent.state.executor(*key)
+        limits = None
+        if self._containers.isolator is not None and executor is not None:
+            limits = limits_for(executor.resources(), cpu_quota=self._config.cgroups_cpu_quota)
+        if not self._containers.adopt(record.container_id, pid, exit_file=None, limits=limits):
+            return False
+        info = record.executor
+        if info.framework_id is None:
+            info = msgspec.structs.replace(info, framework_id=Id(key[0]))
+        rec = ExecutorRecord(record.framework, info, record.container_id, record.sandbox, phase="registering")
+        rec.uuids.update(uuids)
+        self.core.records[key] = rec
+        self._container_of[key] = record.container_id
+        self._by_container[record.container_id] = key
+        self._records[key] = record
+        timeout = self._config.executor_reregistration_timeout_s
+        self._timer(key, timeout, RegistrationTimedOut(key, timeout))
+        log.event("executor_reattached", framework_id=key[0], executor_id=key[1], pid=pid,
+                  container_id=record.container_id)
+        return True
 
     def kill_task(self, framework_id: str, task_id: str, policy: KillPolicy | None) -> bool:
         """Route a kill to the task's executor; False when no custom executor has the task."""
@@ -165,6 +214,7 @@ class ExecutorRunner:
         if key is None:
             return False
         self._container_of.pop(key, None)
+        self._records.pop(key, None)
         log.event("executor_exited", framework_id=key[0], executor_id=key[1], returncode=returncode,
                   limitation=limitation or "")
         self._apply(Exited(key, returncode, limitation))
@@ -395,6 +445,11 @@ class ExecutorRunner:
             return StartFailed(key, _for_executor(exc.message), "REASON_CONTAINER_LAUNCH_FAILED")
         self._container_of[key] = rec.container_id
         self._by_container[rec.container_id] = key
+        if self._checkpoints is not None and rec.framework.checkpoint:
+            given = [*executor.queued_tasks.values(), *executor.tasks.values()]
+            self._checkpoint(key, ck.ContainerRecord(
+                framework=rec.framework, executor_id=key[1], container_id=rec.container_id, sandbox=rec.directory,
+                tasks=[t.info for t in given], pid=pid, start_time=read_start_time(pid), executor=rec.info))
         log.event("executor_started", framework_id=key[0], executor_id=key[1], pid=pid,
                   container_id=rec.container_id, directory=rec.directory)
         return Started(key)

@@ -25,6 +25,8 @@ from pydcos.core.log import get_logger
 from pydcos.mesos import internal
 from pydcos.mesos.agent import status_updates as su
 from pydcos.mesos.agent.cgroups import CgroupIsolator
+from pydcos.mesos.agent.checkpoint import encode_ack, encode_update
+from pydcos.mesos.agent.checkpoint_store import CheckpointStore, Write, write_batch
 from pydcos.mesos.agent.config import (
     MESOS_VERSION,
     AgentConfig,
@@ -41,6 +43,7 @@ from pydcos.mesos.agent.fetcher import Fetcher
 from pydcos.mesos.agent.files import FileRoots
 from pydcos.mesos.agent.http_api import make_app
 from pydcos.mesos.agent.master_link import MasterLink
+from pydcos.mesos.agent.recovery import recover
 from pydcos.mesos.agent.state import AgentState
 from pydcos.mesos.agent.state_json import AgentIdentity, metrics_json, state_json
 from pydcos.mesos.agent.task_launch import sandboxes_root
@@ -89,6 +92,7 @@ class Agent:
             "slave/invalid_framework_messages": 0.0,
         }
         self._agent_id: str | None = None
+        self._recorded_id: str | None = None  # the agent id in the checkpoint's slaves/latest
         self._port = config.port
         self._closed = False
         self._runner: web.AppRunner | None = None
@@ -100,6 +104,10 @@ class Agent:
         self._roots = FileRoots.make(sandboxes_root(config.work_dir))
         self.isolator: CgroupIsolator | None = None
         self.isolation = "none"
+        self.checkpoints = CheckpointStore(config.work_dir) if config.checkpoint else None
+        self._unsynced: list[Write] = []
+        self._sync_lock = asyncio.Lock()
+        self._syncs: set[asyncio.Task[None]] = set()
 
     # --- public surface -----------------------------------------------------------------
 
@@ -131,9 +139,6 @@ class Agent:
         )
         sock = _bind(self.config.ip, self.config.port)
         self._port = sock.getsockname()[1]
-        self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
         self._tasks = TaskRunner(
             config=self.config,
             clock=self.clock,
@@ -142,7 +147,13 @@ class Agent:
                 loop, on_exit, reap_orphans=self.config.reap_orphans, isolator=self.isolator
             ),
             fetcher=Fetcher(timeout_s=self.config.fetch_timeout_s, cache_dir=self.config.cache_dir),
+            checkpoints=self.checkpoints,
         )
+        # Before the HTTP API answers: a re-attached executor's SUBSCRIBE must find its record.
+        await recover(self)
+        self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
         self._retry_task = asyncio.create_task(self._retry_loop(), name="agent-update-retries")
         await self.link.start()
         log.event("agent_started", url=self.url, master=self.config.master, work_dir=self.config.work_dir,
@@ -171,6 +182,11 @@ class Agent:
         self._closed = True
         if self._tasks is not None:
             await self._tasks.shutdown(self.config.executor_shutdown_grace_s)
+        if self._outgoing or self._unsynced:  # the final updates reach the checkpoint (and master)
+            self._flush()
+        for sync in list(self._syncs):
+            with contextlib.suppress(asyncio.CancelledError):
+                await sync
         await self.link.close()
         if self._retry_task is not None:
             self._retry_task.cancel()
@@ -198,6 +214,10 @@ class Agent:
         """Record a new status of a task and queue it for the master (called by TaskRunner)."""
         self.state.update_status(framework_id, status)
         self.counters["slave/valid_status_updates"] += 1
+        if self.checkpoints is not None:
+            path = self.checkpoints.logs.get((framework_id, status.task_id.value))
+            if path is not None:  # written down before it is sent (see _flush)
+                self._unsynced.append(Write(path, encode_update(internal.StatusUpdate(framework_id, status)), fsync=True))
         self._apply(self.updates.handle(su.UpdateProduced(internal.StatusUpdate(framework_id, status))))
 
     def new_status_uuid(self) -> str:
@@ -224,10 +244,14 @@ class Agent:
                 self._outgoing.append(instruction.update)
             elif isinstance(instruction, su.StreamCompleted):
                 self.state.terminal_acknowledged(instruction.framework_id, instruction.task_id)
+                if self.checkpoints is not None:
+                    run_dir = self.checkpoints.task_done((instruction.framework_id, instruction.task_id))
+                    if run_dir is not None:
+                        self._unsynced.append(Write(run_dir, None))
             else:
                 log.debug("status_update_event_ignored", reason=instruction.reason,
                           framework_id=instruction.framework_id, task_id=instruction.task_id)
-        if self._outgoing and not self._flush_scheduled:
+        if (self._outgoing or self._unsynced) and not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
         self._retry_wake.set()
@@ -236,6 +260,23 @@ class Agent:
         """Everything forwarded during one loop turn goes out together."""
         self._flush_scheduled = False
         outgoing, self._outgoing = self._outgoing, []
+        writes, self._unsynced = self._unsynced, []
+        if not writes and not self._sync_lock.locked():
+            self._send_updates(outgoing)
+            return
+        # Checkpointed updates reach the disk (fsync, in a thread) before the master sees them;
+        # batches stay in order behind one lock.
+        sync = asyncio.create_task(self._sync_then_send(writes, outgoing), name="agent-checkpoint-sync")
+        self._syncs.add(sync)
+        sync.add_done_callback(self._syncs.discard)
+
+    async def _sync_then_send(self, writes: list[Write], outgoing: list[internal.StatusUpdate]) -> None:
+        async with self._sync_lock:
+            if writes:
+                await asyncio.to_thread(write_batch, writes)
+            self._send_updates(outgoing)
+
+    def _send_updates(self, outgoing: list[internal.StatusUpdate]) -> None:
         for i in range(0, len(outgoing), MAX_UPDATES_PER_FRAME):
             self.link.send(internal.StatusUpdates(outgoing[i : i + MAX_UPDATES_PER_FRAME]))
 
@@ -292,12 +333,29 @@ class Agent:
         reregistered = self._agent_id is not None
         self._agent_id = msg.agent_id
         self.master_id = msg.master_id
+        if self.checkpoints is not None and msg.agent_id != self._recorded_id:
+            self._record_agent_id(msg.agent_id)
         if self.isolator is not None:
             self.isolator.agent_key = msg.agent_id
         self.registered.set()
         log.event("agent_registered", agent_id=msg.agent_id, master_id=msg.master_id,
                   master=self.link.master or "", reregistered=reregistered)
         self._apply(self.updates.handle(su.Connected()))
+
+    def set_recovered_agent_id(self, agent_id: str) -> None:
+        """Recovery found this agent's id: it re-registers with it (and its cgroups live there)."""
+        self._agent_id = self._recorded_id = agent_id
+        if self.isolator is not None:
+            self.isolator.agent_key = agent_id
+
+    def _record_agent_id(self, agent_id: str) -> None:
+        if self.checkpoints is None:
+            return
+        try:
+            self.checkpoints.set_latest_agent_id(agent_id)
+            self._recorded_id = agent_id
+        except OSError as exc:
+            log.warning("checkpoint_write_failed", path=self.checkpoints.latest_path(), error=exc.strerror or str(exc))
 
     def on_disconnected(self) -> None:
         self.registered.clear()
@@ -311,6 +369,8 @@ class Agent:
         elif isinstance(msg, internal.KillTask):
             tasks.kill_task(msg.framework_id, msg.task_id, msg.kill_policy)
         elif isinstance(msg, internal.AcknowledgeUpdates):
+            if self.checkpoints is not None and self.checkpoints.logs:
+                self._log_acks(msg.acks)
             if len(tasks.executors):  # tell executors about acks of their own updates (the heads)
                 for a in msg.acks:
                     head = self.updates.head(a.framework_id, a.task_id)
@@ -332,6 +392,14 @@ class Agent:
             log.warning("agent_refused_while_registered", message=msg.message)
         else:
             log.event("master_message_ignored", type=type(msg).__name__)
+
+    def _log_acks(self, acks: list[internal.Ack]) -> None:
+        assert self.checkpoints is not None
+        for a in acks:
+            path = self.checkpoints.logs.get((a.framework_id, a.task_id))
+            head = self.updates.head(a.framework_id, a.task_id) if path is not None else None
+            if path is not None and head is not None and head.status.uuid == a.uuid:
+                self._unsynced.append(Write(path, encode_ack(a.uuid)))
 
     # --- HTTP view ----------------------------------------------------------------------
 

@@ -11,13 +11,19 @@ agent does not know with TASK_LOST. Nothing a master sends raises here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
+
 from pydcos.core.clock import Clock
 from pydcos.core.log import get_logger
 from pydcos.mesos import internal
+from pydcos.mesos.agent import checkpoint as ck
+from pydcos.mesos.agent.checkpoint_store import CheckpointStore, read_start_time
 from pydcos.mesos.agent.config import AgentConfig
 from pydcos.mesos.agent.containerizer import Containerizer, ExitCallback, lookup_user
 from pydcos.mesos.agent.environment import TaskContext, task_environment
@@ -70,6 +76,7 @@ class TaskRunner:
         agent: TaskHost,
         containerizer_factory: Callable[[ExitCallback], Containerizer],
         fetcher: Fetcher | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
@@ -77,7 +84,7 @@ class TaskRunner:
         self._containers = containerizer_factory(self._on_exit)
         self.fetcher = fetcher or Fetcher(timeout_s=config.fetch_timeout_s, cache_dir=config.cache_dir)
         self.executors = ExecutorRunner(config=config, clock=clock, agent=agent, containers=self._containers,
-                                        fetcher=self.fetcher, note_in_stderr=_note_in_stderr)
+                                        fetcher=self.fetcher, note_in_stderr=_note_in_stderr, checkpoints=checkpoints)
         self._by_container: dict[str, TaskKey] = {}
         self._container_of: dict[TaskKey, str] = {}
         self._fetching: dict[TaskKey, asyncio.Task[None]] = {}
@@ -85,6 +92,8 @@ class TaskRunner:
         self._is_root = os.geteuid() == 0
         self._isolated = self._containers.isolator is not None
         self._exits = asyncio.Event()
+        self.checkpoints = checkpoints
+        self._records: dict[str, ck.ContainerRecord] = {}  # checkpointed containers, by container id
 
     def __len__(self) -> int:
         """Running task processes."""
@@ -162,6 +171,11 @@ class TaskRunner:
                               switch_user=self._config.switch_user, is_root=self._is_root)
         limits = limits_for(entry.resources, cpu_quota=self._config.cgroups_cpu_quota) if self._isolated else None
         spec = build_spec(task=task, sandbox=sandbox, env=task_environment(task, ctx), user=user, limits=limits)
+        if self.checkpoints is not None and framework.checkpoint:
+            executable, argv = ck.wrapped_argv(spec.executable, spec.argv)
+            spec = dataclasses.replace(spec, executable=executable, argv=argv)
+            self._records[container_id] = ck.ContainerRecord(
+                framework=framework, executor_id=task_id, container_id=container_id, sandbox=sandbox, tasks=[task])
         if task.command is not None and task.command.uris:
             self._fetching[(fw_id, task_id)] = asyncio.create_task(
                 self._fetch_then_launch(fw_id, task_id, container_id, spec, list(task.command.uris)),
@@ -170,11 +184,24 @@ class TaskRunner:
         self._launch(fw_id, task_id, container_id, spec)
 
     def _launch(self, fw_id: str, task_id: str, container_id: str, spec: LaunchSpec) -> None:
+        record = self._records.get(container_id)
+        exit_file = os.path.join(spec.sandbox, ck.EXIT_FILE) if record is not None else None
         try:
-            pid = self._containers.launch(container_id, spec)
+            if exit_file is None:
+                pid = self._containers.launch(container_id, spec)
+            else:
+                pid = self._containers.launch(container_id, spec, exit_file=exit_file)
         except LaunchFailed as exc:
+            self._records.pop(container_id, None)
             self._fail_launch(fw_id, task_id, container_id, spec.sandbox, exc.message, "REASON_CONTAINER_LAUNCH_FAILED")
             return
+        if record is not None and self.checkpoints is not None:
+            record = msgspec.structs.replace(record, pid=pid, start_time=read_start_time(pid))
+            self._records[container_id] = record
+            try:
+                self.checkpoints.container_started(self._agent.agent_id or "", record)
+            except OSError as exc:  # the task runs; it will not survive an agent restart
+                log.warning("checkpoint_write_failed", task_id=task_id, error=exc.strerror or str(exc))
         self._by_container[container_id] = (fw_id, task_id)
         self._container_of[(fw_id, task_id)] = container_id
         log.event("task_started", framework_id=fw_id, task_id=task_id, pid=pid, container_id=container_id)
@@ -218,6 +245,7 @@ class TaskRunner:
             self._exits.set()
             return
         del self._container_of[key]
+        self._records.pop(container_id, None)
         fw_id, task_id = key
         source: StatusSource = "SOURCE_EXECUTOR"
         state, message, reason = exit_outcome(returncode, killed=killed)
@@ -244,6 +272,11 @@ class TaskRunner:
             grace = grace_seconds(policy, entry.info.kill_policy if entry else None,
                                   default=self._config.kill_grace_s)
             log.event("task_kill", framework_id=framework_id, task_id=task_id, grace_s=grace)
+            record = self._records.get(cid)
+            if record is not None and self.checkpoints is not None and not record.kill_requested:
+                record = self._records[cid] = msgspec.structs.replace(record, kill_requested=True)
+                with contextlib.suppress(OSError):
+                    self.checkpoints.rewrite((framework_id, task_id), record)
             self._containers.kill(cid, grace)
             return
         if self.executors.kill_task(framework_id, task_id, policy):
@@ -254,6 +287,36 @@ class TaskRunner:
         log.event("task_kill_unknown", framework_id=framework_id, task_id=task_id)
         self._status(framework_id, task_id, "TASK_LOST", message="Task is unknown to the agent",
                      source="SOURCE_AGENT", reason="REASON_TASK_UNKNOWN", executor=False)
+
+    # --- recovery ------------------------------------------------------------------------
+
+    def adopt(self, record: ck.ContainerRecord, pid: int) -> bool:
+        """Watch a checkpointed task left running by the previous run; False when it is gone."""
+        fw_id, task_id = record.framework_id, record.executor_id
+        entry = self._agent.state.find_task(fw_id, task_id)
+        limits = None
+        if self._isolated and entry is not None:
+            limits = limits_for(entry.resources, cpu_quota=self._config.cgroups_cpu_quota)
+        if not self._containers.adopt(record.container_id, pid, exit_file=os.path.join(record.sandbox, ck.EXIT_FILE),
+                                      kill_requested=record.kill_requested, limits=limits):
+            return False
+        self._by_container[record.container_id] = (fw_id, task_id)
+        self._container_of[(fw_id, task_id)] = record.container_id
+        self._records[record.container_id] = record
+        log.event("task_reattached", framework_id=fw_id, task_id=task_id, pid=pid, container_id=record.container_id)
+        if record.kill_requested:  # the kill was under way when the agent died: finish it
+            grace = grace_seconds(entry.info.kill_policy if entry else None, default=self._config.kill_grace_s)
+            self._containers.kill(record.container_id, grace)
+        return True
+
+    def recovered_running(self, fw_id: str, task_id: str, container_id: str) -> None:
+        self._status(fw_id, task_id, "TASK_RUNNING", container_id=container_id)
+
+    def recovered_status(self, fw_id: str, task_id: str, container_id: str, state: TaskState, message: str,
+                         reason: str | None) -> None:
+        """The final status of a checkpointed task that ended while the agent was down."""
+        self._status(fw_id, task_id, state, message=message, reason=reason, container_id=container_id)
+        self._agent.state.executor_terminated(fw_id, task_id)
 
     def shutdown_framework(self, framework_id: str) -> None:
         for fw_id, task_id in [k for k in [*self._container_of, *self._fetching] if k[0] == framework_id]:

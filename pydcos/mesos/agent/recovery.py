@@ -1,0 +1,178 @@
+"""Agent recovery at start (`checkpoint.py` decides; this reads the machine and carries it out).
+
+    reconnect (default): agent id from meta/slaves/latest; each checkpointed command task is
+        rebuilt in AgentState, its update log replayed into the StatusUpdateManager, and then
+        re-attached (alive, same start time) or given its final status; everything else left
+        by the previous run (non-checkpointing frameworks' tasks, custom executors) is killed.
+    cleanup: the checkpoint is wiped, everything of the previous run killed; a new agent id.
+    no checkpointing: as cleanup, and nothing is written.
+
+The master then learns the recovered tasks from the re-registration (`Agent.registration`), and
+every unacknowledged update is resent on registration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from typing import TYPE_CHECKING
+
+from pydcos.core.log import get_logger
+from pydcos.mesos.agent import checkpoint as ck
+from pydcos.mesos.agent.checkpoint_store import RecoveredRun, kill_orphans, read_exit_code, read_start_time
+from pydcos.mesos.agent.task_launch import sandboxes_root
+
+if TYPE_CHECKING:
+    from pydcos.mesos.agent.service import Agent
+
+log = get_logger("pydcos.agent.recovery")
+
+
+async def recover(agent: Agent) -> None:
+    store = agent.checkpoints
+    root = sandboxes_root(agent.config.work_dir)
+    if store is None or agent.config.recover == "cleanup":
+        killed = await asyncio.to_thread(kill_orphans, root, set())
+        if store is not None:
+            previous = store.latest_agent_id()
+            if previous is not None and agent.isolator is not None:
+                killed += await asyncio.to_thread(agent.isolator.kill_stale, previous, set())
+            await asyncio.to_thread(store.wipe)
+        log.event("agent_recovery", mode="cleanup" if store is not None else "no_checkpoint", orphans_killed=killed)
+        return
+    agent_id = store.latest_agent_id()
+    if agent_id is None:
+        killed = await asyncio.to_thread(kill_orphans, root, set())
+        log.event("agent_recovery", mode="reconnect", agent_id="", recovered=0, orphans_killed=killed)
+        return
+    runs = await asyncio.to_thread(store.load, agent_id)
+    agent.set_recovered_agent_id(agent_id)
+    plans: list[tuple[ck.ContainerRecord, ck.Replayed, ck.Decision]] = []
+    executors: list[tuple[RecoveredRun, int | None, dict[str, tuple[str, bool]]]] = []
+    for run in runs:
+        if run.record.executor is not None:
+            if agent.config.recover_executors:
+                executors.append(_rebuild_executor(agent, run))
+            continue
+        plan = _rebuild(agent, run)
+        if plan is not None:
+            plans.append(plan)
+    keep = {d.pid for _, _, d in plans if isinstance(d, ck.Reattach)} | {pid for _, pid, _ in executors if pid}
+    killed = await asyncio.to_thread(kill_orphans, root, keep)
+    if agent.isolator is not None:  # what left its process group and cleared its environment
+        adopted = {r.container_id for r, _, d in plans if isinstance(d, ck.Reattach)}
+        adopted |= {run.record.container_id for run, pid, _ in executors if pid}
+        killed += await asyncio.to_thread(agent.isolator.kill_stale, agent_id, adopted)
+    counts = {"reattached": 0, "ended": 0, "done": 0}
+    for record, replayed, decision in plans:
+        counts[_carry_out(agent, record, replayed, decision)] += 1
+    for run, pid, uuids in executors:
+        counts["reattached" if _carry_out_executor(agent, run, pid, uuids) else "ended"] += 1
+    log.event("agent_recovery", mode="reconnect", agent_id=agent_id, orphans_killed=killed,
+              pending_updates=agent.updates.pending_count(), **counts)
+
+
+def _rebuild(agent: Agent, run: RecoveredRun) -> tuple[ck.ContainerRecord, ck.Replayed, ck.Decision] | None:
+    """Put the run's task back into the bookkeeping and the update manager; None when it is over."""
+    record = run.record
+    store = agent.checkpoints
+    assert store is not None
+    fw_id = record.framework_id
+    if len(record.tasks) != 1:
+        shutil.rmtree(run.directory, ignore_errors=True)
+        return None
+    task = record.tasks[0]
+    task_id = task.task_id.value
+    try:
+        agent.state.add_command_task(record.framework, task, container_id=record.container_id,
+                                     directory=record.sandbox)
+    except ValueError as exc:
+        log.warning("checkpoint_task_unusable", framework_id=fw_id, task_id=task_id, reason=str(exc))
+        shutil.rmtree(run.directory, ignore_errors=True)
+        return None
+    replayed = ck.replay(agent.updates, run.logs.get(task_id, []))
+    for update in replayed.updates:
+        agent.state.update_status(fw_id, update.status)
+    if replayed.completed:
+        agent.state.terminal_acknowledged(fw_id, task_id)
+        agent.state.executor_terminated(fw_id, task_id)
+        shutil.rmtree(run.directory, ignore_errors=True)
+        return None
+    store.track((fw_id, task_id), run.directory)
+    alive = (record.pid is not None and record.start_time is not None
+             and read_start_time(record.pid) == record.start_time)
+    exit_code = None if alive else read_exit_code(record.sandbox)
+    return record, replayed, ck.decide(record, replayed, alive=alive, exit_code=exit_code)
+
+
+def _carry_out(agent: Agent, record: ck.ContainerRecord, replayed: ck.Replayed, decision: ck.Decision) -> str:
+    fw_id, task_id = record.framework_id, record.executor_id
+    tasks = agent.tasks
+    if isinstance(decision, ck.Done):
+        agent.state.executor_terminated(fw_id, task_id)
+        return "done"
+    if isinstance(decision, ck.Reattach):
+        if tasks.adopt(record, decision.pid):
+            if replayed.latest is None:  # it started, but TASK_RUNNING never reached the log
+                tasks.recovered_running(fw_id, task_id, record.container_id)
+            return "reattached"
+        exit_code = read_exit_code(record.sandbox)  # it ended just now
+        decision = ck.decide(record, replayed, alive=False, exit_code=exit_code)
+        assert isinstance(decision, ck.Ended)
+    log.event("task_ended_while_agent_down", framework_id=fw_id, task_id=task_id, state=decision.state,
+              message=decision.message)
+    tasks.recovered_status(fw_id, task_id, record.container_id, decision.state, decision.message, decision.reason)
+    return "ended"
+
+
+def _rebuild_executor(agent: Agent, run: RecoveredRun) -> tuple[RecoveredRun, int | None, dict[str, tuple[str, bool]]]:
+    """Put a custom executor's tasks back: those it sent updates for as launched, the others as
+    queued (sent on its SUBSCRIBE unless it lists them). Returns its pid when it is still alive
+    with the same start time, and the uuids it sent (acknowledged or not), against duplicates."""
+    record = run.record
+    store = agent.checkpoints
+    assert store is not None
+    fw_id = record.framework_id
+    uuids: dict[str, tuple[str, bool]] = {}
+    for task in record.tasks:
+        task_id = task.task_id.value
+        try:
+            agent.state.add_executor_task(record.framework, task, container_id=record.container_id,
+                                          directory=record.sandbox)
+        except ValueError as exc:
+            log.warning("checkpoint_task_unusable", framework_id=fw_id, task_id=task_id, reason=str(exc))
+            continue
+        lines = run.logs.get(task_id, [])
+        replayed = ck.replay(agent.updates, lines)
+        if replayed.updates:
+            agent.state.launch_queued(fw_id, task_id)
+        for update in replayed.updates:
+            agent.state.update_status(fw_id, update.status)
+            uuids[update.status.uuid or ""] = (task_id, False)
+        for line in lines:
+            if isinstance(line, ck.AckLine) and line.uuid in uuids:
+                uuids[line.uuid] = (task_id, True)
+        if replayed.completed:
+            agent.state.terminal_acknowledged(fw_id, task_id)
+        else:
+            store.track((fw_id, task_id), run.directory)
+    alive = (record.pid is not None and record.start_time is not None
+             and read_start_time(record.pid) == record.start_time)
+    return run, record.pid if alive else None, uuids
+
+
+def _carry_out_executor(agent: Agent, run: RecoveredRun, pid: int | None,
+                        uuids: dict[str, tuple[str, bool]]) -> bool:
+    record = run.record
+    fw_id, executor_id = record.framework_id, record.executor_id
+    executor = agent.state.executor(fw_id, executor_id)
+    if executor is None:
+        return False
+    if pid is not None and agent.tasks.executors.adopt(record, pid, uuids):
+        return True
+    for task_id in [*executor.queued_tasks, *executor.tasks]:
+        agent.tasks.executors.recovered_failure(fw_id, executor_id, task_id)
+    agent.state.executor_terminated(fw_id, executor_id)
+    if not agent.state.executor(fw_id, executor_id):
+        shutil.rmtree(run.directory, ignore_errors=True)
+    return False
