@@ -37,7 +37,7 @@ class HelloScheduler(Scheduler):
                 task.task_id.value = name
                 task.agent_id.value = offer.agent_id.value
                 task.name = name
-                task.command.value = "echo %s" % name
+                task.command.value = f"echo {name}"
                 task.resources = [
                     dict(name="cpus", type="SCALAR", scalar={"value": 0.1}),
                     dict(name="mem", type="SCALAR", scalar={"value": 32}),
@@ -61,7 +61,7 @@ def main():
     scheduler.expected = count
     framework = Dict()
     framework.user = "root"
-    framework.name = "pymesos-e2e-%s" % uuid.uuid4().hex[:6]
+    framework.name = f"pymesos-e2e-{uuid.uuid4().hex[:6]}"
     framework.hostname = "127.0.0.1"
     driver = MesosSchedulerDriver(scheduler, framework, master, use_addict=True)
     driver.start()
