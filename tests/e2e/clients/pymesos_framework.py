@@ -18,7 +18,7 @@ TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ER
 
 class HelloScheduler(Scheduler):
     def __init__(self, count):
-        self.to_launch = ["hello-%d" % i for i in range(count)]
+        self.to_launch = [f"hello-{i}" for i in range(count)]
         self.states = {}
         self.done = threading.Event()
         self.framework_id = None
