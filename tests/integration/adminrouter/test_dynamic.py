@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-from ar_fakes import AGENT_PORT, MASTER_PORT, SERVICE_PORT, Upstream
 from ar_env import RouterEnv
+from ar_fakes import AGENT_PORT, MASTER_PORT, SERVICE_PORT, Upstream
 
 from pydcos.core.waiting import wait_until
 
