@@ -20,8 +20,10 @@ set -euo pipefail
 #   nginx: Admin Router's proxy; started only by pydcos (adminrouter) with its own configuration,
 #     never as the system service (see stop_system_nginx)
 #   wrk: the load generator of benchmarks/adminrouter_overhead.py
-# Later parts add theirs here: haproxy (lb), zookeeper (HA masters).
-APT_PACKAGES=(python3-venv bind9-dnsutils curl dnsperf dnsmasq-base nginx wrk)
+#   zookeeper: the ZooKeeper server jars (no system service; that is zookeeperd) for HA masters;
+#     tests start their own throwaway server from them (pydcos/testing/zookeeper.py)
+# Later parts add theirs here: haproxy (lb).
+APT_PACKAGES=(python3-venv bind9-dnsutils curl dnsperf dnsmasq-base nginx wrk zookeeper)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VENV=$ROOT/.venv

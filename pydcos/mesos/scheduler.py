@@ -3,8 +3,9 @@
 `SchedulerDriver` speaks the Mesos v1 scheduler HTTP API (JSON) with asyncio inside a thread of
 its own and offers a blocking facade, like the classic libmesos driver. It finds the leading
 master from a list (`"h1:5050,h2:5050"`, `http://` URLs allowed) by following the masters'
-redirects, reconnects with capped exponential backoff, and re-subscribes with its framework id,
-so tasks survive a master failover or a lost connection.
+redirects, or from ZooKeeper (`"zk://h1:2181,h2:2181/mesos"`, asked again before every
+(re)subscription, see `pydcos.mesos.detector`). It reconnects with capped exponential backoff and
+re-subscribes with its framework id, so tasks survive a master failover or a lost connection.
 
     class Hello(Scheduler):
         def resource_offers(self, driver, offers):
@@ -31,6 +32,7 @@ import aiohttp
 import msgspec
 
 from pydcos.core.log import get_logger
+from pydcos.mesos.detector import NoMasterDetected, detect_leader, parse_zk_url
 from pydcos.mesos.v1.recordio import RecordIODecoder
 
 __all__ = ["Scheduler", "SchedulerDriver", "DriverStatus", "parse_masters"]
@@ -67,9 +69,11 @@ def parse_masters(spec: str) -> list[str]:
 
     >>> parse_masters("127.0.1.1,http://127.0.1.2:5051/")
     ['http://127.0.1.1:5050', 'http://127.0.1.2:5051']
+
+    `zk://` URLs name no master themselves: `SchedulerDriver` asks ZooKeeper (`detect_leader`).
     """
     if spec.startswith(("zk://", "zoo://")):
-        raise ValueError("zk:// master URLs need the ZooKeeper detector, which comes with high availability")
+        raise ValueError("zk:// master URLs are resolved by the ZooKeeper detector (detect_leader), not here")
     urls = []
     for item in filter(None, (s.strip() for s in spec.split(","))):
         if "://" not in item:
@@ -87,13 +91,20 @@ def parse_masters(spec: str) -> list[str]:
 class SchedulerDriver:
     BACKOFF_START = 0.2
     BACKOFF_MAX = 10.0
+    ZK_TIMEOUT = 10.0
 
     def __init__(self, scheduler: Scheduler, framework_info: Json, master: str, *,
                  implicit_acknowledgements: bool = True, failover: bool = False) -> None:
         self.scheduler = scheduler
         self.framework_info = dict(framework_info)
         self.framework_info.setdefault("failover_timeout", 0.0)
-        self.masters = parse_masters(master)
+        self.zk_url: str | None = None
+        if master.startswith(("zk://", "zoo://")):
+            parse_zk_url(master)  # a malformed URL fails here, not on the driver thread
+            self.zk_url = master
+            self.masters: list[str] = []
+        else:
+            self.masters = parse_masters(master)
         self.implicit_acknowledgements = implicit_acknowledgements
         self.failover = failover
         fid = self.framework_info.get("id")
@@ -269,6 +280,8 @@ class SchedulerDriver:
         backoff = self.BACKOFF_START
         while True:
             subscribed = False
+            if self.zk_url is not None:
+                await self._detect_leader()
             for master in list(self.masters):
                 try:
                     subscribed = await self._subscribe_and_follow(master)
@@ -281,6 +294,19 @@ class SchedulerDriver:
                     break
             backoff = self.BACKOFF_START if subscribed else min(backoff * 2, self.BACKOFF_MAX)
             await asyncio.sleep(backoff)
+
+    async def _detect_leader(self) -> None:
+        """Point `masters` at ZooKeeper's current leader; none found means none to try this round."""
+        assert self.zk_url is not None
+        try:
+            leader = await detect_leader(self.zk_url, self.ZK_TIMEOUT)
+        except (NoMasterDetected, ValueError) as exc:
+            log.event("leader_not_detected", zk=self.zk_url, error=str(exc))
+            self.masters = []
+            return
+        if self.masters != [leader]:
+            log.event("leader_detected", zk=self.zk_url, master=leader)
+        self.masters = [leader]
 
     async def _subscribe_and_follow(self, master: str) -> bool:
         """One SUBSCRIBE; follows a redirect to the leader; returns when the stream ends."""
