@@ -30,7 +30,6 @@ import base64
 import contextlib
 import os
 import random
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -40,6 +39,7 @@ import aiohttp
 import msgspec
 
 from pydcos.core.log import get_logger
+from pydcos.mesos._driver_loop import DriverLoop, DriverStatus
 from pydcos.mesos.v1.recordio import RecordIODecoder, RecordIOError
 
 __all__ = ["DriverStatus", "Executor", "ExecutorDriver", "parse_duration"]
@@ -68,13 +68,6 @@ def parse_duration(text: str) -> float:
     raise ValueError(f"bad duration {text!r}: expected a number and one of {', '.join(_UNITS)}")
 
 
-class DriverStatus:
-    NOT_STARTED = "DRIVER_NOT_STARTED"
-    RUNNING = "DRIVER_RUNNING"
-    ABORTED = "DRIVER_ABORTED"
-    STOPPED = "DRIVER_STOPPED"
-
-
 class Executor:
     """Callbacks; override what you need. Each gets the driver first."""
 
@@ -101,10 +94,13 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-class ExecutorDriver:
+class ExecutorDriver(DriverLoop):
     """Blocking facade over the executor's connection to its agent (see the module docstring)."""
 
+    THREAD_NAME = "pydcos-executor-driver"
+
     def __init__(self, executor: Executor, *, environment: Mapping[str, str] | None = None) -> None:
+        super().__init__()
         env = os.environ if environment is None else environment
         self.executor = executor
         self.endpoint = _required(env, "MESOS_AGENT_ENDPOINT").removeprefix("http://").rstrip("/")
@@ -115,7 +111,6 @@ class ExecutorDriver:
         self.backoff_max = max(0.01, parse_duration(env.get("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs")))
         self.shutdown_grace = parse_duration(env.get("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "5secs"))
         self.sandbox = env.get("MESOS_SANDBOX", "")
-        self.status = DriverStatus.NOT_STARTED
         self.connected = False
         self.agent_info: Json | None = None
         # Launched tasks and sent updates the agent has not acknowledged yet (by task id, by uuid).
@@ -124,66 +119,21 @@ class ExecutorDriver:
         self._registered_once = False
         self._shutting_down = False
         self._launched: set[str] = set()  # every task id ever launched here: a second LAUNCH is ignored
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._main: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._outgoing: asyncio.Queue[Json] | None = None
         self._subscribed: asyncio.Event | None = None
-        self._stopped = threading.Event()
 
     # --- lifecycle (blocking facade) --------------------------------------------------------
 
-    def start(self) -> str:
-        if self.status != DriverStatus.NOT_STARTED:
-            return self.status
-        self.status = DriverStatus.RUNNING
-        ready = threading.Event()
-
-        def run_loop() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            self._outgoing = asyncio.Queue()
-            self._subscribed = asyncio.Event()
-            self._main = loop.create_task(self._run())
-            ready.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(self._main)
-            loop.run_until_complete(self._cleanup())
-            loop.close()
-            self._stopped.set()
-
-        self._thread = threading.Thread(target=run_loop, name="pydcos-executor-driver", daemon=True)
-        self._thread.start()
-        ready.wait()
-        return self.status
+    def _on_loop_start(self) -> None:
+        self._outgoing = asyncio.Queue()
+        self._subscribed = asyncio.Event()
 
     def stop(self) -> str:
         if self.status == DriverStatus.RUNNING:
             self.status = DriverStatus.STOPPED
             self._cancel()
         return self.status
-
-    def abort(self) -> str:
-        if self.status == DriverStatus.RUNNING:
-            self.status = DriverStatus.ABORTED
-            self._cancel()
-        return self.status
-
-    def join(self) -> str:
-        if self._thread is not None:
-            self._stopped.wait()
-        return self.status
-
-    def run(self) -> str:
-        self.start()
-        return self.join()
-
-    def _cancel(self) -> None:
-        if self._loop is not None and self._main is not None:
-            with contextlib.suppress(RuntimeError):  # the loop already closed
-                self._loop.call_soon_threadsafe(self._main.cancel)
 
     # --- calls (any thread) -----------------------------------------------------------------
 

@@ -23,15 +23,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import threading
 from collections.abc import Coroutine, Iterable, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 import aiohttp
 import msgspec
 
 from pydcos.core.log import get_logger
+from pydcos.mesos._driver_loop import DriverLoop, DriverStatus
 from pydcos.mesos.detector import NoMasterDetected, detect_leader, parse_zk_url
 from pydcos.mesos.v1.recordio import RecordIODecoder
 
@@ -40,13 +39,6 @@ __all__ = ["Scheduler", "SchedulerDriver", "DriverStatus", "parse_masters"]
 log = get_logger("pydcos.scheduler")
 
 Json = dict[str, Any]
-
-
-class DriverStatus:
-    NOT_STARTED = "DRIVER_NOT_STARTED"
-    RUNNING = "DRIVER_RUNNING"
-    ABORTED = "DRIVER_ABORTED"
-    STOPPED = "DRIVER_STOPPED"
 
 
 class Scheduler:
@@ -88,7 +80,8 @@ def parse_masters(spec: str) -> list[str]:
     return urls
 
 
-class SchedulerDriver:
+class SchedulerDriver(DriverLoop):
+    THREAD_NAME = "pydcos-scheduler-driver"
     BACKOFF_START = 0.2
     BACKOFF_MAX = 10.0
     ZK_TIMEOUT = 10.0
@@ -109,48 +102,21 @@ class SchedulerDriver:
         self.failover = failover
         fid = self.framework_info.get("id")
         self.framework_id: str | None = fid["value"] if isinstance(fid, dict) else None
-        self.status = DriverStatus.NOT_STARTED
+        super().__init__()
         self.connected = False
         self._leader: str | None = None
         self._stream_id: str | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._main: asyncio.Task[None] | None = None
-        self._stopped = threading.Event()
         self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle (blocking facade) --------------------------------------------------------
-
-    def start(self) -> str:
-        if self.status != DriverStatus.NOT_STARTED:
-            return self.status
-        self.status = DriverStatus.RUNNING
-        ready = threading.Event()
-
-        def run_loop() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            self._main = loop.create_task(self._run())
-            ready.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(self._main)
-            loop.run_until_complete(self._cleanup())
-            loop.close()
-            self._stopped.set()
-
-        self._thread = threading.Thread(target=run_loop, name="pydcos-scheduler-driver", daemon=True)
-        self._thread.start()
-        ready.wait()
-        return self.status
 
     def stop(self, failover: bool = False) -> str:
         """Stop; without `failover` the framework is torn down (its tasks are killed)."""
         if self.status != DriverStatus.RUNNING:
             return self.status
         teardown = not (failover or self.failover) and self.connected
-        if threading.current_thread() is self._thread:
+        if self._on_driver_thread():
             # Called from a callback: the loop is this thread, so it cannot be waited on; the
             # teardown is sent first and the loop ends after it.
             self.status = DriverStatus.STOPPED
@@ -173,32 +139,6 @@ class SchedulerDriver:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def abort(self) -> str:
-        if self.status == DriverStatus.RUNNING:
-            self.status = DriverStatus.ABORTED
-            self._cancel()
-        return self.status
-
-    def join(self) -> str:
-        if self._thread is not None:
-            self._stopped.wait()
-        return self.status
-
-    def run(self) -> str:
-        self.start()
-        return self.join()
-
-    def _cancel(self) -> None:
-        if self._loop is None or self._main is None:
-            return
-        # The loop may already have ended (the master's ERROR after a teardown aborts the driver).
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._main.cancel)
-
-    def _submit(self, coro: Any) -> Future[Any]:
-        assert self._loop is not None, "driver not started"
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def _fire(self, body: Json) -> None:
         """Send a call without waiting (safe from callbacks on the driver thread and from others)."""
