@@ -1,5 +1,6 @@
 """Storage behind one small async interface: `Store` (interface.py), with in-memory and SQLite back
-ends (ZooKeeper comes with high availability). See docs/store.md."""
+ends here and ZooKeeper in `pydcos.store.zookeeper` (imported on demand: it brings kazoo). See
+docs/store.md."""
 
 from pydcos.store.errors import StoreError, StoreUnavailable, VersionConflict
 from pydcos.store.interface import ANY_VERSION, Store, Versioned

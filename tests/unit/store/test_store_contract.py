@@ -1,4 +1,4 @@
-"""Contract tests every Store back end passes (ZooKeeper joins with high availability)."""
+"""Contract tests every Store back end passes (ZooKeeper runs them against a real server in tests/integration/store)."""
 
 from __future__ import annotations
 
