@@ -50,6 +50,8 @@ def version_json() -> dict[str, Any]:
 
 def status_json(status: TaskStatus) -> dict[str, Any]:
     out: dict[str, Any] = {"state": status.state, "timestamp": status.timestamp or 0.0}
+    if status.healthy is not None:  # set by health checks (health_runner.py), as Mesos shows it
+        out["healthy"] = status.healthy
     if status.labels is not None:
         out["labels"] = status.labels
     if status.container_status is not None:

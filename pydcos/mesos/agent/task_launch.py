@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from pydcos.mesos.agent.errors import InvalidTask
+from pydcos.mesos.agent.health_checks import parse_health_check
 from pydcos.mesos.agent.isolation import Limits
 from pydcos.mesos.v1.messages import CommandInfo, FrameworkInfo, TaskInfo
 
@@ -73,6 +74,8 @@ def check_task(framework: FrameworkInfo, task: TaskInfo) -> None:
         problem = id_problem(kind, value)
         if problem:
             raise InvalidTask(problem)
+    if task.health_check is not None:  # the agent runs it, as Mesos's command executor
+        parse_health_check(task.health_check)
 
 
 def check_executor_task(framework: FrameworkInfo, task: TaskInfo) -> None:

@@ -30,6 +30,7 @@ from pydcos.mesos.agent.environment import TaskContext, task_environment
 from pydcos.mesos.agent.errors import FetchFailed, InvalidTask, LaunchFailed
 from pydcos.mesos.agent.executor_runner import ExecutorHost, ExecutorRunner
 from pydcos.mesos.agent.fetcher import Fetcher
+from pydcos.mesos.agent.health_runner import HealthChecks
 from pydcos.mesos.agent.isolation import limits_for
 from pydcos.mesos.agent.task_launch import (
     LaunchSpec,
@@ -94,6 +95,8 @@ class TaskRunner:
         self._exits = asyncio.Event()
         self.checkpoints = checkpoints
         self._records: dict[str, ck.ContainerRecord] = {}  # checkpointed containers, by container id
+        self.health = HealthChecks(config=config, clock=clock, agent=agent, isolator=self._containers.isolator,
+                                   kill=self.kill_task)
 
     def __len__(self) -> int:
         """Running task processes."""
@@ -206,6 +209,7 @@ class TaskRunner:
         self._container_of[(fw_id, task_id)] = container_id
         log.event("task_started", framework_id=fw_id, task_id=task_id, pid=pid, container_id=container_id)
         self._status(fw_id, task_id, "TASK_RUNNING", container_id=container_id)
+        self.health.task_started(fw_id, task_id, container_id, spec)
 
     def _fail_launch(self, fw_id: str, task_id: str, container_id: str, sandbox: str, message: str,
                      reason: str) -> None:
@@ -252,13 +256,16 @@ class TaskRunner:
         if limitation is not None:
             state, message, reason, source = "TASK_FAILED", limitation, "REASON_CONTAINER_LIMITATION_MEMORY", "SOURCE_AGENT"
         log.event("task_exited", framework_id=fw_id, task_id=task_id, state=state, returncode=returncode)
-        self._status(fw_id, task_id, state, message=message, reason=reason, container_id=container_id, source=source)
+        healthy = self.health.task_ended(fw_id, task_id)  # False: its health checks killed it
+        self._status(fw_id, task_id, state, message=message, reason=reason, container_id=container_id, source=source,
+                     healthy=healthy)
         self._agent.state.executor_terminated(fw_id, task_id)
         self._exits.set()
 
     # --- kill ---------------------------------------------------------------------------
 
     def kill_task(self, framework_id: str, task_id: str, policy: KillPolicy | None = None) -> None:
+        self.health.stop(framework_id, task_id)
         cid = self._container_of.get((framework_id, task_id))
         fetching = self._fetching.pop((framework_id, task_id), None)
         if fetching is not None:
@@ -304,6 +311,7 @@ class TaskRunner:
         self._container_of[(fw_id, task_id)] = record.container_id
         self._records[record.container_id] = record
         log.event("task_reattached", framework_id=fw_id, task_id=task_id, pid=pid, container_id=record.container_id)
+        self.health.task_reattached(record)
         if record.kill_requested:  # the kill was under way when the agent died: finish it
             grace = grace_seconds(entry.info.kill_policy if entry else None, default=self._config.kill_grace_s)
             self._containers.kill(record.container_id, grace)
@@ -341,6 +349,7 @@ class TaskRunner:
 
     async def shutdown(self, grace_s: float) -> None:
         """Kill every task and executor and wait for them to end (SIGKILL after the grace period)."""
+        await self.health.close()
         for fetching in self._fetching.values():
             fetching.cancel()
         self._fetching.clear()
@@ -377,6 +386,7 @@ class TaskRunner:
         source: StatusSource = "SOURCE_EXECUTOR",
         container_id: str | None = None,
         executor: bool = True,
+        healthy: bool | None = None,
     ) -> None:
         status = make_status(
             task_id=task_id,
@@ -391,6 +401,8 @@ class TaskRunner:
             container_id=container_id,
             ip=self._config.ip if container_id else None,
         )
+        if healthy is not None:
+            status = msgspec.structs.replace(status, healthy=healthy)
         self._agent.produce(fw_id, status)
 
 
