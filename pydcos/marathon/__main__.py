@@ -24,6 +24,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[MarathonConfig, str]:
     p.add_argument("--hostname", default=None)
     p.add_argument("--master", default=defaults.master, help="HOST:PORT[,HOST:PORT] of the Mesos masters")
     p.add_argument("--work-dir", default=None, help="where marathon.db is kept; none = state in memory only")
+    p.add_argument("--zk", default=None, help="zk://HOST:PORT[,HOST:PORT]/PATH: keep state in ZooKeeper")
     p.add_argument("--log-file", default=None)
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--framework-name", default=defaults.framework_name)
@@ -42,7 +43,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[MarathonConfig, str]:
         reconciliation_interval=a.reconciliation_interval,
     )
     config = MarathonConfig(
-        ip=a.ip, port=a.port, hostname=a.hostname, master=a.master, work_dir=a.work_dir, log_file=a.log_file,
+        ip=a.ip, port=a.port, hostname=a.hostname, master=a.master, work_dir=a.work_dir, zk=a.zk,
+        log_file=a.log_file,
         framework_name=a.framework_name, mesos_role=a.mesos_role, mesos_user=a.mesos_user,
         failover_timeout=a.failover_timeout, core=core,
     )

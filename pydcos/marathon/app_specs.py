@@ -12,7 +12,15 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from pydcos.marathon.model import AppDefinition, AppSpec, FetchUri, PortDefinition
+from pydcos.marathon.model import (
+    AppDefinition,
+    AppSpec,
+    FetchUri,
+    PortDefinition,
+    UnreachableEnabled,
+    UnreachableStrategy,
+    UnreachableStrategySpec,
+)
 
 _ARCHIVES = (".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip")
 
@@ -33,6 +41,22 @@ def _constraint(raw: list[str | int | float]) -> list[str]:
     return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in raw]
 
 
+def unreachable_strategy_of(spec: UnreachableStrategySpec | str | None) -> UnreachableStrategy:
+    """The strategy a spec asks for: fields not given take Marathon's defaults (not the old values)."""
+    if spec is None:
+        return UnreachableEnabled()
+    if isinstance(spec, str):
+        return "disabled"
+    default = UnreachableEnabled()
+    inactive = spec.inactive_after_seconds if spec.inactive_after_seconds is not UNSET \
+        else spec.unreachable_inactive_after_seconds
+    expunge = spec.expunge_after_seconds if spec.expunge_after_seconds is not UNSET \
+        else spec.unreachable_expunge_after_seconds
+    return UnreachableEnabled(
+        inactive_after_seconds=default.inactive_after_seconds if inactive is UNSET else inactive,
+        expunge_after_seconds=default.expunge_after_seconds if expunge is UNSET else expunge)
+
+
 def apply_spec(spec: AppSpec, app_id: str, base: AppDefinition | None) -> AppDefinition:
     """The definition `spec` asks for, on top of `base` (None = defaults). Not yet validated."""
     current = base if base is not None else AppDefinition(id=app_id)
@@ -45,6 +69,8 @@ def apply_spec(spec: AppSpec, app_id: str, base: AppDefinition | None) -> AppDef
         changes[name] = getattr(defaults, name) if value is None else value
     if spec.constraints is not UNSET:
         changes["constraints"] = [_constraint(c) for c in (spec.constraints or [])]
+    if spec.unreachable_strategy is not UNSET:
+        changes["unreachable_strategy"] = unreachable_strategy_of(spec.unreachable_strategy)
     if spec.dependencies is not UNSET:
         changes["dependencies"] = list(spec.dependencies or [])
     if spec.fetch is not UNSET and spec.fetch:

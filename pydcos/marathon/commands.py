@@ -17,6 +17,7 @@ from msgspec import UNSET
 from pydcos.marathon import ids
 from pydcos.marathon.app_specs import apply_spec, config_equal
 from pydcos.marathon.errors import AlreadyExists, DeploymentLocked, InvalidInput, NotFound, Problem
+from pydcos.marathon.group_versions import replace_subtree
 from pydcos.marathon.groups import RootGroup, assign_service_ports, dependency_layers, id_collisions
 from pydcos.marathon.instances import Instance
 from pydcos.marathon.model import AppDefinition, AppSpec, GroupMeta, GroupSpec, VersionInfo
@@ -120,12 +121,14 @@ def restart_app(core: MarathonCore, app_id: str, *, force: bool) -> DeploymentPl
     return core.deploy(core.root.with_app(restarted, version), force=force)
 
 
-def kill_tasks(core: MarathonCore, task_ids: Sequence[str], *, scale: bool, force: bool) -> tuple[list[Instance],
-                                                                                                  DeploymentPlan | None]:
-    """Kill instances; with `scale`, lower their apps' instance counts by as many (a deployment)."""
+def kill_tasks(core: MarathonCore, task_ids: Sequence[str], *, scale: bool, force: bool,
+               wipe: bool = False) -> tuple[list[Instance], DeploymentPlan | None]:
+    """Kill instances; with `scale`, lower their apps' instance counts by as many (a deployment).
+    With `wipe` (Marathon 1.4), also forget them at once instead of waiting for Mesos to confirm
+    their end: their apps see them gone and launch replacements (unless `scale`)."""
     found = [i for t in task_ids if (i := core.instances.get(t)) is not None]
     if not scale:
-        return core.kill_and_forget(i.task_id for i in found), None
+        return _kill(core, found, wipe), None
     version = core.next_version()
     target = core.root
     by_app: dict[str, int] = {}
@@ -141,8 +144,16 @@ def kill_tasks(core: MarathonCore, task_ids: Sequence[str], *, scale: bool, forc
     conflicts = core.deployments.conflicts(new_plan.affected_apps)
     if conflicts and not force:
         raise DeploymentLocked(conflicts)
-    killed = core.kill_and_forget(i.task_id for i in found)
+    killed = _kill(core, found, wipe)
     return killed, core.deploy(target, force=True)
+
+
+def _kill(core: MarathonCore, found: Sequence[Instance], wipe: bool) -> list[Instance]:
+    killed = core.kill_and_forget(i.task_id for i in found)
+    if wipe:
+        for instance in killed:
+            core.expunge(instance.task_id, "wiped through the API")
+    return killed
 
 
 def cancel_deployment(core: MarathonCore, deployment_id: str, *, force: bool) -> DeploymentPlan | None:
@@ -207,12 +218,25 @@ def update_group(core: MarathonCore, spec: GroupSpec, group_id: str, *, force: b
     if spec.scale_by is not UNSET:
         return _scale_group(core, group_id, spec.scale_by, version, force)
     if spec.version is not UNSET:
-        if group_id not in core.root.groups or core.root.groups[group_id].version != spec.version:
-            raise NotFound(f"Group {group_id} does not exist in version {spec.version}")
-        return core.deploy(core.root, force=force)
+        return rollback_group(core, group_id, spec.version, version, force=force)
     changed: list[str] = []
     target = _apply_group(core, core.root, spec, group_id, version, "", changed)
     check_tree(target, changed)
+    return core.deploy(target, force=force)
+
+
+def rollback_group(core: MarathonCore, group_id: str, old_version: str, version: str, *,
+                   force: bool) -> DeploymentPlan:
+    """The group, with everything below it, as it was in a kept tree version (a new deployment)."""
+    old = core.group_history.tree(old_version)
+    if old is None or group_id not in old.groups:
+        raise NotFound(f"Group '{group_id}' does not exist in version {old_version}")
+
+    def restamp(app: AppDefinition, current: AppDefinition | None) -> AppDefinition:
+        return stamp(msgspec.structs.replace(app, version="", version_info=None), current, version)
+
+    target = replace_subtree(core.root, old, group_id, version, restamp)
+    check_tree(target, [a.id for a in target.apps_under(group_id)])
     return core.deploy(target, force=force)
 
 

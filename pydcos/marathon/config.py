@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass, field
 
+from pydcos.marathon.callbacks import CallbackConfig
 from pydcos.marathon.core import CoreConfig
 
 VERSION = "1.3.6"
@@ -25,6 +26,7 @@ class MarathonConfig:
     hostname: str | None = None
     master: str = "127.0.0.1:5050"  # host:port, a comma list of them, or http(s) URLs
     work_dir: str | None = None  # None = keep state in memory only
+    zk: str | None = None  # zk://hosts/path: keep state in ZooKeeper instead (several marathons share it)
     log_file: str | None = None
     framework_name: str = "marathon"
     # DC/OS registers Marathon with `slave_public`, so public agents offer to it too; apps land
@@ -43,6 +45,7 @@ class MarathonConfig:
     heartbeat_misses: float = 3.0
     store_timeout: float = 5.0  # an API change waits this long for its write, then answers 503
     max_event_queue: int = 10000  # per SSE client; a client that falls this far behind is cut off
+    callbacks: CallbackConfig = field(default_factory=CallbackConfig)  # /v2/eventSubscriptions delivery
 
     @property
     def advertised_hostname(self) -> str:

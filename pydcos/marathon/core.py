@@ -23,12 +23,13 @@ import msgspec
 
 from pydcos.core.clock import Clock
 from pydcos.core.log import get_logger
-from pydcos.marathon import events, records
+from pydcos.marathon import events, records, unreachable
 from pydcos.marathon import health as hl
 from pydcos.marathon.app_control import decide
 from pydcos.marathon.deployments import DeploymentRun, Deployments, RunDone, StepDone
 from pydcos.marathon.errors import DeploymentLocked
-from pydcos.marathon.events import Emit
+from pydcos.marathon.events import Emit, PlanViews
+from pydcos.marathon.group_versions import GroupHistory
 from pydcos.marathon.groups import RootGroup
 from pydcos.marathon.ids import task_id_for
 from pydcos.marathon.instances import LOST_STATES, STAGED_STATES, Instance, InstanceTracker
@@ -36,8 +37,8 @@ from pydcos.marathon.launch_queue import LaunchQueue
 from pydcos.marathon.model import AppDefinition, format_time, parse_time
 from pydcos.marathon.offers import OfferHandling
 from pydcos.marathon.planner import Action, DeploymentPlan, plan
-from pydcos.marathon.queries import plan_groups_json
-from pydcos.marathon.render import AppJsonCache, deployment_json, health_check_json, steps_json
+from pydcos.marathon.readiness import ReadinessChecks
+from pydcos.marathon.render import AppJsonCache, app_definition_json, health_check_json
 from pydcos.mesos.v1 import messages as v1
 
 log = get_logger("pydcos.marathon.core")
@@ -98,9 +99,12 @@ class MarathonCore:
         self.framework_id: str | None = None
         self.connected = False
         self.cache = AppJsonCache()
+        self._plan_views = PlanViews(self._definition_json)  # running deployments, as events show them
         # Set by the shell: whether anyone listens for an event type (events are built lazily).
         self.listening: Callable[[str], bool] = lambda event_type: False
         self.offer_handling = OfferHandling(self)
+        self.readiness = ReadinessChecks(self)
+        self.group_history = GroupHistory(config.max_versions)
         self._out: list[Instruction] = []
         self._dirty: set[str] = set()
         self._revive = False
@@ -155,19 +159,26 @@ class MarathonCore:
     def deploy(self, target: RootGroup, *, force: bool) -> DeploymentPlan:
         """Make `target` the tree and start the deployment that gets there (409 on a conflict)."""
         new_plan = plan(self.root, target, self.new_id(), target.version or self.next_version())
+        group_id = events.changed_group(self.root, target, new_plan.affected_apps)
         conflicts = self.deployments.conflicts(new_plan.affected_apps)
         if conflicts and not force:
-            raise DeploymentLocked(conflicts)
+            refused = DeploymentLocked(conflicts)
+            self.emit("group_change_failed", partial(events.group_change, group_id, new_plan.version, refused.message))
+            raise refused
         for deployment_id in conflicts:
             self.cancel_run(deployment_id, "canceled by a forced deployment")
+        original = self.root
         self.set_root(target)
+        self._plan_views.start(new_plan, original, target)
         self.start_run(DeploymentRun(new_plan))
+        self.emit("group_change_success", partial(events.group_change, group_id, new_plan.version))
         return new_plan
 
     def start_run(self, run: DeploymentRun) -> None:
         self.deployments.add(run)
         self.persist(records.deployment_key(run.id), records.encode(run))
-        self.emit("deployment_info", lambda: self._plan_event(run))
+        self.emit("deployment_info", partial(events.plan_event, self._plan_views.of(run.plan, self.root),
+                                             run.current_actions()))
         self.touch(run.plan.affected_apps)
         log.event("deployment_started", deployment_id=run.id, apps=len(run.plan.affected_apps),
                   steps=len(run.plan.steps))
@@ -176,8 +187,11 @@ class MarathonCore:
         run = self.deployments.remove(deployment_id)
         if run is None:
             return None
+        view = self._plan_views.end(run.plan, self.root)
         self.persist(records.deployment_key(run.id), None)
-        self.emit("deployment_failed", partial(self._result_event, run))
+        # The step under way does not finish (Marathon's DeploymentActor fails it when stopped).
+        self.emit("deployment_step_failure", partial(events.plan_event, view, run.current_actions()))
+        self.emit("deployment_failed", partial(events.deployment_result, view))
         self.touch(run.plan.affected_apps)
         log.event("deployment_canceled", deployment_id=run.id, reason=reason)
         return run
@@ -193,6 +207,8 @@ class MarathonCore:
         if old.groups != target.groups or old.version != target.version:
             record = records.GroupsRecord(target.version, list(target.groups.values()))
             self.persist(records.GROUPS_KEY, records.encode(record))
+            for key, value in self.group_history.add(target):
+                self.persist(key, value)
         self.root = target
 
     def _keep_app(self, app: AppDefinition) -> None:
@@ -225,14 +241,8 @@ class MarathonCore:
         self.cache.forget(app_id)
         self.last_failures.pop(app_id, None)
 
-    def _plan_json(self, p: DeploymentPlan) -> events.Json:
-        original, target = plan_groups_json(self, p)
-        return {"id": p.id, "version": p.version, "original": original, "target": target, "steps": steps_json(p)}
-
-    def _plan_event(self, run: DeploymentRun) -> events.Json:
-        current = deployment_json(run)["currentActions"]
-        return {"plan": self._plan_json(run.plan),
-                "currentStep": {"actions": [{"action": a["action"], "app": a["app"]} for a in current]}}
+    def _definition_json(self, app: AppDefinition) -> events.Json:
+        return self.cache.get(app) if self.root.apps.get(app.id) is app else app_definition_json(app)
 
     # --- settling -------------------------------------------------------------------------
 
@@ -257,7 +267,8 @@ class MarathonCore:
         app = self.root.apps.get(app_id)
         action, held = self.deployments.action_for(app_id)
         instances = self.instances.of_app(app_id)
-        decision = decide(app, instances, action.action if action else None, healthy=self.healthy, held=held)
+        healthy = self.readiness.counts_for_step(app) if action else self.healthy
+        decision = decide(app, instances, action.action if action else None, healthy=healthy, held=held)
         for task_id in decision.kill:
             self.kill(task_id)
         if app is None:
@@ -268,33 +279,31 @@ class MarathonCore:
 
     def _action_done(self, action: Action) -> bool:
         app = self.root.apps.get(action.app_id)
-        return decide(app, self.instances.of_app(action.app_id), action.action, healthy=self.healthy).done
+        return decide(app, self.instances.of_app(action.app_id), action.action,
+                      healthy=self.readiness.counts_for_step(app)).done
 
     def _progress(self) -> None:
         for step in self.deployments.progress(self._action_done):
             if isinstance(step, StepDone):
-                self._step_done(step.run)
+                self._step_done(step.run, step.step)
             elif isinstance(step, RunDone):
                 self._run_done(step.run)
 
-    def _step_done(self, run: DeploymentRun) -> None:
-        self.emit("deployment_step_success", partial(self._plan_event, run))
+    def _step_done(self, run: DeploymentRun, step: tuple[Action, ...]) -> None:
+        view = self._plan_views.of(run.plan, self.root)
+        self.emit("deployment_step_success", partial(events.plan_event, view, step))
         self.touch(a.app_id for s in run.plan.steps for a in s)
         if not run.finished:
             self.persist(records.deployment_key(run.id), records.encode(run))
-            self.emit("deployment_info", partial(self._plan_event, run))
+            self.emit("deployment_info", partial(events.plan_event, view, run.current_actions()))
 
     def _run_done(self, run: DeploymentRun) -> None:
         self.persist(records.deployment_key(run.id), None)
-        self.emit("deployment_success", partial(self._result_event, run))
-        self.emit("group_change_success", partial(dict, groupId="/", version=run.plan.version))
+        self.emit("deployment_success", partial(events.deployment_result, self._plan_views.end(run.plan, self.root)))
         for app_id, target in run.plan.target.items():
             if target is None and app_id not in self.root.apps:
                 self.emit("app_terminated_event", partial(dict, appId=app_id))
         log.event("deployment_finished", deployment_id=run.id)
-
-    def _result_event(self, run: DeploymentRun) -> events.Json:
-        return {"id": run.id, "plan": self._plan_json(run.plan)}
 
     # --- instances --------------------------------------------------------------------------
 
@@ -305,8 +314,25 @@ class MarathonCore:
         instance.killing = True
         instance.kill_sent_at = self.clock.monotonic()
         self.call(v1.Call(type="KILL", kill=v1.Kill(task_id=v1.Id(task_id), agent_id=v1.Id(instance.agent_id))))
+        if instance.state == unreachable.UNREACHABLE:
+            # Its agent is away, so the end may never be confirmed: forget it now, as Marathon
+            # does. Should it come back, Mesos reports an unknown task, which is killed then.
+            self.expunge(task_id, "killed while unreachable")
+            return
         self.persist(records.instance_key(task_id), records.encode(instance))
         self.touch([instance.app_id])
+
+    def expunge(self, task_id: str, reason: str) -> Instance | None:
+        """Forget an instance without waiting for Mesos to report its end (`wipe=true`, or
+        unreachable past its app's expungeAfterSeconds). Its app sees one fewer and replaces it."""
+        instance = self.instances.remove(task_id)
+        if instance is None:
+            return None
+        self.health.forget(task_id)
+        self.persist(records.instance_key(task_id), None)
+        self.touch([instance.app_id])
+        log.event("instance_expunged", task_id=task_id, reason=reason)
+        return instance
 
     def launch(self, app: AppDefinition, agent_id: str, host: str, attributes: dict[str, str],
                host_ports: list[int]) -> Instance:
@@ -334,10 +360,11 @@ class MarathonCore:
         previous = instance.state
         instance.state = status.state
         wall = self.clock.wall()
+        unreachable.note_state(instance, wall)
         if status.state == "TASK_RUNNING" and instance.started_at is None:
             instance.started_at = status.timestamp or wall
         if status.healthy is not None:
-            self._mesos_health(instance, status.healthy)
+            self._mesos_health(instance, status.healthy, hl.reported_cause(status))
         if previous != status.state:
             message = status.message or ""
             self.emit_now("status_update_event", lambda: events.status_update(instance, message))
@@ -351,6 +378,8 @@ class MarathonCore:
         elif previous != status.state:
             self.persist(records.instance_key(task_id), records.encode(instance))
         self.touch([instance.app_id])
+        if instance.unreachable_since is not None:
+            unreachable.apply(self, [instance])  # a strategy with 0 s acts at once
 
     def _failed(self, instance: Instance, status: v1.TaskStatus) -> None:
         app = self.root.apps.get(instance.app_id)
@@ -407,12 +436,12 @@ class MarathonCore:
                             now=self.clock.wall(), started_at=instance.started_at)
         self._health_outcome(instance, app, probe.index, outcome)
 
-    def _mesos_health(self, instance: Instance, healthy: bool) -> None:
+    def _mesos_health(self, instance: Instance, healthy: bool, cause: str) -> None:
         instance.mesos_healthy = healthy
         app = self.app_for(instance)
         if app is None:
             return
-        for index, outcome in hl.record_mesos(instance, app, healthy, self.clock.wall()):
+        for index, outcome in hl.record_mesos(instance, app, healthy, self.clock.wall(), cause):
             self._health_outcome(instance, app, index, outcome)
 
     def _health_outcome(self, instance: Instance, app: AppDefinition, index: int, outcome: hl.Outcome) -> None:
@@ -464,7 +493,10 @@ class MarathonCore:
         """Periodic work: kill retries, backoff expiry, reconciliation and the scale check."""
         now = self.clock.monotonic()
         wall = self.clock.wall()
+        away = []
         for instance in self.instances:
+            if instance.unreachable_since is not None:
+                away.append(instance)
             if instance.killing and instance.kill_sent_at is not None and \
                     now - instance.kill_sent_at >= self.config.kill_retry_seconds:
                 self.kill(instance.task_id)
@@ -472,6 +504,7 @@ class MarathonCore:
                     wall - instance.staged_at >= self.config.task_launch_timeout:
                 log.event("launch_timed_out", task_id=instance.task_id)
                 self.kill(instance.task_id)
+        unreachable.apply(self, away)
         for entry in self.queue.pending():
             if self._last_tick < entry.backoff.until <= now:
                 self._revive = True
@@ -494,6 +527,10 @@ class MarathonCore:
         for app in apps.values():
             root = root.with_app(app, version)
         self.root = RootGroup(root.apps, {**root.groups, **groups}, version)
+        # (a store from before tree versions were kept has none: the current tree is the first)
+        for key, value in [*self.group_history.restore(snapshot.trees, snapshot.tree_apps),
+                           *self.group_history.add(self.root)]:
+            self.persist(key, value)
         self.versions = {k: dict(v) for k, v in snapshot.versions.items()}
         for app in apps.values():
             self.versions.setdefault(app.id, {})[app.version] = app

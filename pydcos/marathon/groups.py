@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from pydcos.marathon import ids
+from pydcos.marathon import app_ports, ids
 from pydcos.marathon.errors import Problem
-from pydcos.marathon.model import AppDefinition, GroupMeta, PortDefinition
+from pydcos.marathon.model import AppDefinition, GroupMeta, PortDefinition, PortMapping
 
 
 @dataclass(frozen=True)
@@ -159,18 +159,23 @@ def dependency_layers(root: RootGroup, starts: Iterable[str] | None = None) -> t
 def assign_service_ports(
     root: RootGroup, app: AppDefinition, previous: AppDefinition | None, port_range: tuple[int, int]
 ) -> tuple[AppDefinition, list[Problem]]:
-    """Give each port definition with port 0 a service port from `port_range` no other app uses,
-    keeping the one it had before at the same position."""
-    if not any(pd.port == 0 for pd in app.port_definitions):
+    """Give each service port asked for as 0 (a port definition's `port`, or a Docker port mapping's
+    `servicePort`) a port from `port_range` no other app uses, keeping the one it had before at the
+    same position. With port mappings, the port definitions follow them, one per mapping with its
+    service port (Marathon 1.3 does the same), so that `ports`, the tasks' `servicePorts` and the
+    task's discovery info all show the mappings' service ports."""
+    mappings = app_ports.port_mappings(app)
+    wanted = app_ports.service_ports_wanted(app)
+    if not any(p == 0 for p in wanted) and (not mappings or app.service_ports == wanted):
         return app, []
     used = {p for other in root.apps.values() if other.id != app.id for p in other.service_ports}
-    used.update(pd.port for pd in app.port_definitions if pd.port)
+    used.update(p for p in wanted if p)
     old = previous.service_ports if previous is not None else []
     candidate = port_range[0]
-    out: list[PortDefinition] = []
-    for i, pd in enumerate(app.port_definitions):
-        if pd.port != 0:
-            out.append(pd)
+    chosen_ports: list[int] = []
+    for i, port in enumerate(wanted):
+        if port != 0:
+            chosen_ports.append(port)
             continue
         if i < len(old) and old[i] not in used and port_range[0] <= old[i] <= port_range[1]:
             chosen = old[i]
@@ -178,8 +183,25 @@ def assign_service_ports(
             while candidate in used and candidate <= port_range[1]:
                 candidate += 1
             if candidate > port_range[1]:
-                return app, [Problem(f"/portDefinitions({i})/port", ("no free service port left",))]
+                where = f"{app_ports.MAPPINGS_PATH}({i})/servicePort" if mappings else f"/portDefinitions({i})/port"
+                return app, [Problem(where, ("no free service port left",))]
             chosen = candidate
         used.add(chosen)
-        out.append(msgspec.structs.replace(pd, port=chosen))
-    return msgspec.structs.replace(app, port_definitions=out), []
+        chosen_ports.append(chosen)
+    if not mappings:
+        definitions = [msgspec.structs.replace(pd, port=p) for pd, p in zip(app.port_definitions, chosen_ports, strict=True)]
+        return msgspec.structs.replace(app, port_definitions=definitions), []
+    return _with_mapped_service_ports(app, mappings, chosen_ports), []
+
+
+def _with_mapped_service_ports(app: AppDefinition, mappings: list[PortMapping], ports: list[int]) -> AppDefinition:
+    assert app.container is not None and app.container.docker is not None
+    docker = msgspec.structs.replace(app.container.docker, port_mappings=[
+        msgspec.structs.replace(pm, service_port=p) for pm, p in zip(mappings, ports, strict=True)])
+    definitions = [
+        msgspec.structs.replace(app.port_definitions[i], port=p) if i < len(app.port_definitions)
+        else PortDefinition(port=p, protocol=mappings[i].protocol)
+        for i, p in enumerate(ports)
+    ]
+    return msgspec.structs.replace(app, container=msgspec.structs.replace(app.container, docker=docker),
+                                   port_definitions=definitions)

@@ -1,9 +1,14 @@
 """Health checks run by Marathon: which probes are due, and what a result means. Pure.
 
-HTTP, HTTPS and TCP probes are run by the shell (health_probes.py) when `due()` names them;
-COMMAND checks travel in the TaskInfo and the agent reports them as `healthy` in status updates.
+HTTP, HTTPS and TCP probes are run by the shell (health_probes.py) when `due()` names them.
 A failure before the first success and within `gracePeriodSeconds` of the start is ignored; once
 `maxConsecutiveFailures` failures in a row are counted (0 = never), the instance is to be killed.
+
+COMMAND, MESOS_HTTP, MESOS_HTTPS and MESOS_TCP checks are Mesos's: the first of them travels in
+the TaskInfo (task_builder.py), the agent runs it and says `healthy: true|false` in a status
+update when the task's health changes; `record_mesos` takes that as the check's result. The agent
+has applied the grace period already and kills the task itself after its failures, so Marathon
+neither filters nor kills for these; the TASK_KILLED that follows is replaced like any failure.
 
 >>> from pydcos.marathon.model import HealthCheck
 >>> hc = HealthCheck(protocol="TCP", grace_period_seconds=0, max_consecutive_failures=2)
@@ -18,8 +23,11 @@ from dataclasses import dataclass
 
 from pydcos.marathon.instances import HealthResult, Instance
 from pydcos.marathon.model import AppDefinition, HealthCheck
+from pydcos.mesos.v1 import messages as v1
 
 PROBED = ("HTTP", "HTTPS", "TCP")
+MESOS_PROTOCOLS = ("COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP")
+HEALTH_REASON = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,18 +51,28 @@ class Outcome:
     kill: bool
 
 
-def probe_port(app: AppDefinition, hc: HealthCheck, instance: Instance) -> int | None:
+def probe_port(hc: HealthCheck, host_ports: list[int]) -> int | None:
+    """The fixed `port`, else the host port the task got for `portIndex` (default 0).
+
+    >>> probe_port(HealthCheck(port_index=1), [31000, 31001]), probe_port(HealthCheck(port=80), [31000])
+    (31001, 80)
+    """
     if hc.port is not None:
         return hc.port
     index = hc.port_index if hc.port_index is not None else 0
-    if 0 <= index < len(instance.ports):
-        return instance.ports[index]
+    if 0 <= index < len(host_ports):
+        return host_ports[index]
     return None
+
+
+def mesos_check_index(app: AppDefinition) -> int | None:
+    """Which of the app's checks the agent runs (the first of Mesos's kinds), if any."""
+    return next((i for i, hc in enumerate(app.health_checks) if hc.protocol in MESOS_PROTOCOLS), None)
 
 
 def make_probe(app: AppDefinition, index: int, instance: Instance) -> Probe | None:
     hc = app.health_checks[index]
-    port = probe_port(app, hc, instance)
+    port = probe_port(hc, instance.ports)
     if hc.protocol not in PROBED or port is None:
         return None
     return Probe(instance.task_id, index, hc.protocol, instance.host, port, hc.path or "/",
@@ -89,15 +107,40 @@ def record(result: HealthResult, hc: HealthCheck, *, ok: bool, cause: str, now: 
     return Outcome(changed=was, failed=True, kill=kill)
 
 
-def record_mesos(instance: Instance, app: AppDefinition, healthy: bool, now: float) -> list[tuple[int, Outcome]]:
-    """A status update's `healthy` flag, applied to the app's COMMAND checks."""
+def record_reported(result: HealthResult, *, ok: bool, cause: str, now: float) -> Outcome:
+    """Fold in a result the agent reported: already past the grace period, and never a kill here."""
+    was = result.alive
+    if ok:
+        result.alive = True
+        result.consecutive_failures = 0
+        result.last_success = now
+        if result.first_success is None:
+            result.first_success = now
+        return Outcome(changed=not was, failed=False, kill=False)
+    result.alive = False
+    result.consecutive_failures += 1
+    result.last_failure = now
+    result.last_failure_cause = cause
+    return Outcome(changed=was, failed=True, kill=False)
+
+
+def reported_cause(status: v1.TaskStatus) -> str:
+    """Why the agent found the task unhealthy: the message of its health update ("" for other
+    updates that repeat the flag, such as reconciliation's "Latest task state")."""
+    return status.message or "" if status.reason == HEALTH_REASON else ""
+
+
+def record_mesos(instance: Instance, app: AppDefinition, healthy: bool, now: float,
+                 cause: str = "") -> list[tuple[int, Outcome]]:
+    """A status update's `healthy` flag, applied to the check the agent runs. Without a cause of
+    its own a failure keeps the one reported before."""
+    index = mesos_check_index(app)
+    if index is None:
+        return []
     ensure_results(instance, app)
-    out = []
-    for i, hc in enumerate(app.health_checks):
-        if hc.protocol == "COMMAND":
-            out.append((i, record(instance.health[i], hc, ok=healthy, cause="command failed", now=now,
-                                  started_at=instance.started_at)))
-    return out
+    result = instance.health[index]
+    why = cause or result.last_failure_cause or f"{app.health_checks[index].protocol} health check failed"
+    return [(index, record_reported(result, ok=healthy, cause=why, now=now))]
 
 
 def is_healthy(instance: Instance, app: AppDefinition | None) -> bool:

@@ -8,6 +8,7 @@ import contextlib
 import aiohttp
 
 from pydcos.marathon.health import Probe
+from pydcos.marathon.http_probe import http_get
 
 
 async def run_probe(session: aiohttp.ClientSession, probe: Probe) -> tuple[bool, str]:
@@ -22,8 +23,7 @@ async def run_probe(session: aiohttp.ClientSession, probe: Probe) -> tuple[bool,
                 return True, ""
             scheme = "https" if probe.protocol == "HTTPS" else "http"
             url = f"{scheme}://{probe.host}:{probe.port}{probe.path}"
-            async with session.get(url, ssl=False, allow_redirects=False) as response:
-                status = response.status
+            status = (await http_get(session, url)).status
             if 200 <= status < 400 or (probe.ignore_http1xx and 100 <= status < 200):
                 return True, ""
             return False, f"{probe.protocol} request to {url} answered {status}"

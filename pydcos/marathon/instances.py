@@ -48,6 +48,10 @@ class Instance(msgspec.Struct):
     mesos_healthy: bool | None = None
     health: list[HealthResult] = []
     ip_addresses: list[str] = []
+    # Since when Mesos reports the instance TASK_UNREACHABLE (wall clock, kept across restarts),
+    # and whether that has lasted past the app's inactiveAfterSeconds (then it is replaced).
+    unreachable_since: float | None = None
+    unreachable_inactive: bool = False
 
     @property
     def terminal(self) -> bool:
@@ -59,7 +63,10 @@ class Instance(msgspec.Struct):
 
     @property
     def active(self) -> bool:
-        """Counts toward the app's instances: alive and not being killed."""
+        """Counts toward the app's instances: alive and not being killed. An unreachable one
+        counts until its app's unreachableStrategy gives up on it (unreachable.py)."""
+        if self.state == "TASK_UNREACHABLE":
+            return not self.killing and not self.unreachable_inactive
         return not self.killing and self.state not in TERMINAL_STATES and self.state not in LOST_STATES
 
 

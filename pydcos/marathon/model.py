@@ -141,6 +141,28 @@ class Secret(_Camel, frozen=True):
     source: str
 
 
+class UnreachableEnabled(_Camel, frozen=True):
+    """What happens to an instance whose agent is unreachable (Marathon 1.4's defaults): it is
+    replaced after `inactive_after_seconds` and forgotten (killed if it comes back) after
+    `expunge_after_seconds`. The app may say `"disabled"` instead: never replaced."""
+
+    inactive_after_seconds: int = 300
+    expunge_after_seconds: int = 600
+
+
+UnreachableStrategy = UnreachableEnabled | Literal["disabled"]
+
+
+class UnreachableStrategySpec(_Camel, frozen=True):
+    """`unreachableStrategy` as sent; marathon-python also knows (and sends back) the early 1.4
+    names `unreachableInactiveAfterSeconds` / `unreachableExpungeAfterSeconds`."""
+
+    inactive_after_seconds: int | UnsetType = UNSET
+    expunge_after_seconds: int | UnsetType = UNSET
+    unreachable_inactive_after_seconds: int | UnsetType = UNSET
+    unreachable_expunge_after_seconds: int | UnsetType = UNSET
+
+
 class VersionInfo(_Camel, frozen=True):
     last_scaling_at: str
     last_config_change_at: str
@@ -186,6 +208,7 @@ class AppSpec(_Camel, frozen=True):
     secrets: dict[str, Secret] | None | UnsetType = UNSET
     task_kill_grace_period_seconds: float | None | UnsetType = UNSET
     kill_selection: KillSelection | UnsetType = UNSET
+    unreachable_strategy: UnreachableStrategySpec | Literal["disabled"] | None | UnsetType = UNSET
 
 
 class AppDefinition(_Camel, frozen=True):
@@ -225,6 +248,7 @@ class AppDefinition(_Camel, frozen=True):
     secrets: dict[str, Secret] = {}
     task_kill_grace_period_seconds: float | None = None
     kill_selection: KillSelection = "YOUNGEST_FIRST"
+    unreachable_strategy: UnreachableStrategy = UnreachableEnabled()
     version: str = ""
     version_info: VersionInfo | None = None
 

@@ -9,10 +9,11 @@ offer. Apps that cannot use the offer get a reason, counted for `/v2/queue`'s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydcos.marathon import constraints as cons
+from pydcos.marathon.app_ports import host_port_requests
 from pydcos.marathon.model import AppDefinition
 from pydcos.mesos.resources import EPSILON, Resources, RoleResources, SpanList, subtract_spans
 
@@ -94,27 +95,34 @@ class _Pool:
         return out, [p for _, p in ports]
 
     def _pick_ports(self, app: AppDefinition, roles: list[str]) -> list[tuple[str, int]] | None:
-        needed = len(app.port_definitions)
+        """A host port for each one the app asks for (app_ports.host_port_requests): the given ones
+        exactly, the others (0) the lowest free ones; None when the offer lacks one."""
+        wanted = host_port_requests(app)
+        fixed = {port for port in wanted if port}
         chosen: list[tuple[str, int]] = []
-        if app.require_ports:
-            for pd in app.port_definitions:
-                role = next((r for r in roles if any(b <= pd.port <= e for b, e in self.ports.get(r, ()))), None)
-                if role is None:
-                    return None
-                chosen.append((role, pd.port))
-            return chosen
         used: set[int] = set()
+        free = self._free_ports(roles, fixed)
+        for port in wanted:
+            if port:
+                role = next((r for r in roles if any(b <= port <= e for b, e in self.ports.get(r, ()))), None)
+                if role is None or port in used:
+                    return None
+            else:
+                picked = next(free, None)
+                if picked is None:
+                    return None
+                role, port = picked
+            used.add(port)
+            chosen.append((role, port))
+        return chosen
+
+    def _free_ports(self, roles: list[str], taken: set[int]) -> Iterator[tuple[str, int]]:
+        """The offer's ports in order (role by role), without `taken`; lazily, as ranges are large."""
         for role in roles:
             for begin, end in self.ports.get(role, ()):
-                port = begin
-                while port <= end and len(chosen) < needed:
-                    if port not in used:
-                        chosen.append((role, port))
-                        used.add(port)
-                    port += 1
-                if len(chosen) == needed:
-                    return chosen
-        return chosen if len(chosen) == needed else None
+                for port in range(begin, end + 1):
+                    if port not in taken:
+                        yield role, port
 
 
 def match_offer(offer: OfferView, waiting: Sequence[Waiting]) -> OfferResult:

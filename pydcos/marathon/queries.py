@@ -104,7 +104,8 @@ def render_app(core: MarathonCore, app: AppDefinition, embed: Iterable[str] = ()
         failure = last_failure_json(core, app.id)
     stats = task_stats(core, app, instances) if "app.taskStats" in wanted else None
     return app_json(core.cache.get(app), app_counts(core, instances), deployments, tasks=tasks,
-                    last_failure=failure, task_stats=stats, readiness="app.readiness" in wanted)
+                    last_failure=failure, task_stats=stats,
+                    readiness=core.readiness.results_json(app.id) if "app.readiness" in wanted else None)
 
 
 def _matches(app: AppDefinition, cmd: str | None, id_part: str | None, label: str | None) -> bool:
@@ -169,7 +170,7 @@ def _definition(app: AppDefinition) -> Json:
 
 
 def render_deployments(core: MarathonCore) -> list[Json]:
-    return [deployment_json(run) for run in core.deployments.runs.values()]
+    return [deployment_json(run, core.readiness.results_json) for run in core.deployments.runs.values()]
 
 
 def render_queue(core: MarathonCore, embed_offers: bool) -> list[Json]:

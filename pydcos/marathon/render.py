@@ -7,13 +7,13 @@ is cached per (id, version); the counters, tasks and deployments are added per r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydcos.marathon.deployments import DeploymentRun
 from pydcos.marathon.instances import HealthResult, Instance
-from pydcos.marathon.model import AppDefinition, Container, HealthCheck, format_time
+from pydcos.marathon.model import AppDefinition, Container, HealthCheck, UnreachableStrategy, format_time
 from pydcos.marathon.planner import DeploymentPlan
 
 Json = dict[str, Any]
@@ -67,6 +67,13 @@ def container_json(c: Container) -> Json:
     return out
 
 
+def unreachable_strategy_json(strategy: UnreachableStrategy) -> Json | str:
+    if isinstance(strategy, str):
+        return strategy
+    return {"inactiveAfterSeconds": strategy.inactive_after_seconds,
+            "expungeAfterSeconds": strategy.expunge_after_seconds}
+
+
 def app_definition_json(app: AppDefinition) -> Json:
     """The definition part of an App object (no counters): also `GET /v2/apps/{id}/versions/{v}`."""
     out: Json = {
@@ -105,6 +112,7 @@ def app_definition_json(app: AppDefinition) -> Json:
         "versionInfo": {"lastScalingAt": app.version_info.last_scaling_at if app.version_info else app.version,
                         "lastConfigChangeAt": app.config_version},
         "killSelection": app.kill_selection,
+        "unreachableStrategy": unreachable_strategy_json(app.unreachable_strategy),
         "secrets": {k: {"source": s.source} for k, s in app.secrets.items()},
         "ports": app.service_ports,
         "portDefinitions": [
@@ -153,7 +161,7 @@ class AppCounts:
 
 def app_json(definition: Json, counts: AppCounts, deployment_ids: Sequence[str], *,
              tasks: list[Json] | None = None, last_failure: Json | None = None,
-             task_stats: Json | None = None, readiness: bool = False) -> Json:
+             task_stats: Json | None = None, readiness: list[Json] | None = None) -> Json:
     out = dict(definition)
     out["tasksStaged"] = counts.staged
     out["tasksRunning"] = counts.running
@@ -166,8 +174,8 @@ def app_json(definition: Json, counts: AppCounts, deployment_ids: Sequence[str],
         out["lastTaskFailure"] = last_failure
     if task_stats is not None:
         out["taskStats"] = task_stats
-    if readiness:
-        out["readinessCheckResults"] = []
+    if readiness is not None:
+        out["readinessCheckResults"] = readiness
     return out
 
 
@@ -201,7 +209,8 @@ def task_json(instance: Instance, with_health: bool) -> Json:
     }
 
 
-def deployment_json(run: DeploymentRun) -> Json:
+def deployment_json(run: DeploymentRun, readiness: Callable[[str], list[Json]] = lambda app_id: []) -> Json:
+    """`readiness(app_id)`: the readiness check results of a current action's app."""
     plan = run.plan
     current = run.current_actions()
     return {
@@ -210,7 +219,8 @@ def deployment_json(run: DeploymentRun) -> Json:
         "affectedApps": plan.affected_apps,
         "affectedPods": [],
         "steps": steps_json(plan),
-        "currentActions": [{"action": a.action, "app": a.app_id, "readinessCheckResults": []} for a in current],
+        "currentActions": [{"action": a.action, "app": a.app_id, "readinessCheckResults": readiness(a.app_id)}
+                           for a in current],
         "currentStep": min(run.step_index + 1, len(plan.steps)),
         "totalSteps": len(plan.steps),
     }

@@ -22,6 +22,7 @@ from pydcos.core.clock import Clock, SystemClock
 from pydcos.core.ids import new_uuid
 from pydcos.core.log import get_logger
 from pydcos.marathon import storage
+from pydcos.marathon.callbacks import HttpCallbacks
 from pydcos.marathon.config import MarathonConfig
 from pydcos.marathon.core import CallMesos, Instruction, MarathonCore, Persist
 from pydcos.marathon.errors import Unavailable
@@ -30,8 +31,11 @@ from pydcos.marathon.events import Emit
 from pydcos.marathon.health import Probe
 from pydcos.marathon.health_probes import run_probe
 from pydcos.marathon.mesos_link import Disconnected, MesosLink, Subscribed
+from pydcos.marathon.readiness_probes import ReadinessProber
+from pydcos.mesos.detector import parse_zk_url
 from pydcos.mesos.v1 import messages as v1
 from pydcos.store import MemoryStore, SqliteStore, Store
+from pydcos.store.zookeeper import ZooKeeperStore
 
 log = get_logger("pydcos.marathon")
 STORE_FILE = "marathon.db"
@@ -46,9 +50,13 @@ class Marathon:
         self.clock = clock or SystemClock()
         self.core = MarathonCore(config.core, self.clock, new_uuid)
         self.bus = EventBus(config.max_event_queue)
+        self.callbacks = HttpCallbacks(config.callbacks, self.count)
+        self.bus.sinks.append(self.callbacks)
         self.core.listening = self.bus.listening
         self.store: Store = store if store is not None else self._default_store()
         self.persister = storage.Persister(self.store)
+        self.readiness = ReadinessProber(self.core, lambda: self.execute(self.core.drain()), self._bug,
+                                         config.health_interval)
         self.link: MesosLink | None = None
         self.bound_port = config.port
         self.unhandled_errors = 0
@@ -62,6 +70,9 @@ class Marathon:
         self._held: collections.deque[tuple[int, v1.Call]] = collections.deque()
 
     def _default_store(self) -> Store:
+        if self.config.zk is not None:
+            hosts, path = parse_zk_url(self.config.zk)
+            return ZooKeeperStore(hosts, path)
         if self.config.work_dir is None:
             return MemoryStore()
         return SqliteStore(Path(self.config.work_dir) / STORE_FILE)
@@ -81,6 +92,9 @@ class Marathon:
 
         self.started_at = self.clock.wall()
         self.core.restore(await storage.load(self.store))
+        self.callbacks.start()
+        for url in await storage.load_subscriptions(self.store):
+            self.callbacks.subscribe(url)
         self.persister.start()
         self._runner = web.AppRunner(make_app(self), access_log=None, shutdown_timeout=1.0,
                                      handler_cancellation=True)
@@ -99,11 +113,14 @@ class Marathon:
         self._spawn(self._mesos_loop())
         self._spawn(self._timer_loop(self.config.tick_interval, self._tick))
         self._spawn(self._timer_loop(self.config.health_interval, self._health_tick))
+        self.readiness.start(self._http)
         log.event("marathon_started", url=self.url, masters=",".join(self.config.masters),
                   framework_id=self.core.framework_id or "", apps=len(self.core.root.apps))
 
     async def close(self) -> None:
         self.bus.close()
+        await self.callbacks.close()
+        await self.readiness.close()
         for task in list(self._tasks) + list(self._probes):
             task.cancel()
         for task in list(self._tasks) + list(self._probes):
@@ -138,7 +155,9 @@ class Marathon:
             user=self.config.mesos_user, name=self.config.framework_name,
             failover_timeout=self.config.failover_timeout, checkpoint=True, role=self.config.mesos_role,
             hostname=self.config.framework_hostname, webui_url=f"http://{self.leader}",
-            capabilities=[],
+            # As Marathon 1.4: tasks of an unreachable agent are reported TASK_UNREACHABLE (they may
+            # come back), and each app's unreachableStrategy decides when to replace them.
+            capabilities=[v1.Capability(type="PARTITION_AWARE")],
         )
 
     # --- carrying out instructions ------------------------------------------------------------
@@ -247,6 +266,9 @@ class Marathon:
     def _tick(self) -> None:
         self.core.tick()
         self.execute(self.core.drain())
+
+    def _bug(self) -> None:
+        self.unhandled_errors += 1
 
     def _health_tick(self) -> None:
         for probe in self.core.due_probes():

@@ -13,6 +13,7 @@ import contextlib
 
 from pydcos.core.log import get_logger
 from pydcos.marathon import records
+from pydcos.marathon.event_subscriptions import SUBSCRIPTIONS_KEY, decode_subscriptions
 from pydcos.store import Store, StoreError
 
 log = get_logger("pydcos.marathon.storage")
@@ -39,9 +40,26 @@ async def load(store: Store) -> records.Snapshot:
     instance_keys = await store.list(records.INSTANCES_PREFIX)
     snap.instances = [records.INSTANCE_DECODER.decode(v.value)
                       for v in (await store.get_many(instance_keys)).values()]
+    await _load_group_versions(store, snap)
     log.event("state_loaded", apps=len(snap.apps), instances=len(snap.instances), deployments=len(snap.runs),
               framework_id=snap.framework_id or "")
     return snap
+
+
+async def _load_group_versions(store: Store, snap: records.Snapshot) -> None:
+    tree_keys = await store.list(records.GROUP_VERSIONS_PREFIX)
+    snap.trees = [records.TREE_DECODER.decode(v.value) for v in (await store.get_many(tree_keys)).values()]
+    app_keys = await store.list(records.GROUP_APPS_PREFIX + "/")
+    for key, item in (await store.get_many(app_keys)).items():
+        split = records.split_group_app_key(key)
+        if split is not None:
+            snap.tree_apps.setdefault(split[0], {})[split[1]] = records.APP_DECODER.decode(item.value)
+
+
+async def load_subscriptions(store: Store) -> list[str]:
+    """The HTTP callback URLs subscribed (kept apart from the core's state: delivery is the shell's)."""
+    found = await store.get(SUBSCRIPTIONS_KEY)
+    return decode_subscriptions(found.value) if found else []
 
 
 class Persister:

@@ -2,7 +2,7 @@
 
 Besides the command and resources, a task carries the environment Marathon sets (`PORT0`, `HOST`,
 `MARATHON_APP_ID`, ...), its DiscoveryInfo and labels (for Mesos-DNS and Admin Router), the first
-COMMAND health check (the agent runs it) and the kill grace period.
+COMMAND or MESOS_* health check (the agent runs it) and the kill grace period.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from pydcos.marathon import ids
+from pydcos.marathon.health import MESOS_PROTOCOLS, probe_port
 from pydcos.marathon.model import AppDefinition, Container
 from pydcos.mesos.resources import RoleResources, to_v1
 from pydcos.mesos.v1 import messages as v1
@@ -90,19 +91,31 @@ def _container(container: Container, host_ports: list[int]) -> dict[str, Any]:
     return out
 
 
-def _health_check(app: AppDefinition) -> dict[str, Any] | None:
-    for hc in app.health_checks:
-        if hc.protocol == "COMMAND" and hc.command_text():
-            return {
-                "type": "COMMAND",
-                "command": {"value": hc.command_text()},
-                "delay_seconds": 0.0,
-                "interval_seconds": float(hc.interval_seconds),
-                "timeout_seconds": float(hc.timeout_seconds),
-                "consecutive_failures": hc.max_consecutive_failures,
-                "grace_period_seconds": float(hc.grace_period_seconds),
-            }
-    return None
+def _health_check(app: AppDefinition, host_ports: list[int]) -> dict[str, Any] | None:
+    """The app's first health check the agent runs (COMMAND, MESOS_HTTP(S), MESOS_TCP: Mesos takes
+    one per task) as a Mesos HealthCheck. Its port is the host port the task got for `portIndex`
+    (or the fixed `port`). `consecutive_failures` is passed as it is: 0 kills at the first failure
+    counted, as in Marathon with Mesos (only Marathon's own HTTP/TCP checks read 0 as never)."""
+    hc = next((hc for hc in app.health_checks if hc.protocol in MESOS_PROTOCOLS), None)
+    if hc is None:
+        return None
+    check: dict[str, Any] = {
+        "delay_seconds": 0.0,
+        "interval_seconds": float(hc.interval_seconds),
+        "timeout_seconds": float(hc.timeout_seconds),
+        "consecutive_failures": hc.max_consecutive_failures,
+        "grace_period_seconds": float(hc.grace_period_seconds),
+    }
+    if hc.protocol == "COMMAND":
+        command = hc.command_text()
+        return {"type": "COMMAND", "command": {"value": command}, **check} if command else None
+    port = probe_port(hc, host_ports)
+    if port is None:
+        return None
+    if hc.protocol == "MESOS_TCP":
+        return {"type": "TCP", "tcp": {"port": port}, **check}
+    scheme = "https" if hc.protocol == "MESOS_HTTPS" else "http"
+    return {"type": "HTTP", "http": {"scheme": scheme, "port": port, "path": hc.path or "/"}, **check}
 
 
 def _discovery(app: AppDefinition, host_ports: list[int]) -> dict[str, Any]:
@@ -134,7 +147,7 @@ def build_task(app: AppDefinition, task_id: str, agent_id: str, host: str, resou
         resources=to_v1(resources),
         command=_command(app, env),
         container=_container(app.container, host_ports) if app.container is not None else None,
-        health_check=_health_check(app),
+        health_check=_health_check(app, host_ports),
         kill_policy=v1.KillPolicy(v1.DurationInfo(int(grace * 1e9))) if grace is not None else None,
         labels={"labels": [{"key": k, "value": v} for k, v in app.labels.items()]} if app.labels else None,
         discovery=_discovery(app, host_ports),

@@ -14,8 +14,11 @@ import msgspec
 
 from pydcos.marathon import constraints as cons
 from pydcos.marathon import ids
+from pydcos.marathon.app_ports import mapping_problems
 from pydcos.marathon.errors import Problem
+from pydcos.marathon.health import MESOS_PROTOCOLS
 from pydcos.marathon.model import AppDefinition, HealthCheck
+from pydcos.marathon.readiness import check_problems as readiness_problems
 
 _PORT_NAME = re.compile(r"^[a-z0-9-]+$")
 _ROLE = re.compile(r"^[^/\s.-][^/\s]*$")
@@ -107,11 +110,10 @@ def _check_health_check(app: AppDefinition, i: int, hc: HealthCheck, c: _Collect
             "must be more than 0")
     c.check(_finite(hc.timeout_seconds) and hc.timeout_seconds > 0, f"{at}/timeoutSeconds", "must be more than 0")
     c.check(hc.max_consecutive_failures >= 0, f"{at}/maxConsecutiveFailures", "must be 0 or more")
+    if hc.protocol in MESOS_PROTOCOLS and any(h.protocol in MESOS_PROTOCOLS for h in app.health_checks[:i]):
+        c.add(f"{at}/protocol", "AppDefinition can contain at most one Mesos health check")  # one per TaskInfo
     if hc.protocol in ("COMMAND",):
         c.check(bool(hc.command_text()), f"{at}/command", "Health check of protocol COMMAND needs a command")
-        return
-    if hc.protocol.startswith("MESOS_"):
-        c.add(f"{at}/protocol", f"{hc.protocol} health checks are not supported (use HTTP, HTTPS, TCP or COMMAND)")
         return
     if hc.port is not None:
         c.check(0 < hc.port <= 65535, f"{at}/port", "must be between 1 and 65535")
@@ -121,7 +123,7 @@ def _check_health_check(app: AppDefinition, i: int, hc: HealthCheck, c: _Collect
         c.check(0 <= index < len(app.port_definitions), f"{at}/portIndex",
                 f"Health check port index {index} must map to a port of the app "
                 f"({len(app.port_definitions)} port definitions)")
-    if hc.path is not None and hc.protocol in ("HTTP", "HTTPS"):
+    if hc.path is not None and hc.protocol in ("HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"):
         c.check(hc.path.startswith("/"), f"{at}/path", "must start with /")
 
 
@@ -143,6 +145,17 @@ def _check_policies(app: AppDefinition, c: _Collector) -> None:
                 "must not be empty; leave it out to accept the default role")
         for i, role in enumerate(app.accepted_resource_roles):
             c.check(role == "*" or bool(_ROLE.match(role)), f"/acceptedResourceRoles({i})", f"invalid role {role!r}")
+
+
+def _check_unreachable(app: AppDefinition, c: _Collector) -> None:
+    strategy = app.unreachable_strategy
+    if isinstance(strategy, str):
+        return  # "disabled": the decoder lets no other string through
+    inactive, expunge = strategy.inactive_after_seconds, strategy.expunge_after_seconds
+    c.check(inactive >= 0, "/unreachableStrategy/inactiveAfterSeconds", f"got {inactive}, expected 0 or more")
+    c.check(expunge >= 0, "/unreachableStrategy/expungeAfterSeconds", f"got {expunge}, expected 0 or more")
+    c.check(inactive <= expunge or expunge < 0, "/unreachableStrategy/inactiveAfterSeconds",
+            f"inactiveAfterSeconds ({inactive}) must be less than or equal to expungeAfterSeconds ({expunge})")
 
 
 def _check_references(app: AppDefinition, c: _Collector) -> None:
@@ -169,7 +182,10 @@ def validate_app(app: AppDefinition, prefix: str = "") -> list[Problem]:
     for i, hc in enumerate(app.health_checks):
         _check_health_check(app, i, hc, c)
     _check_policies(app, c)
+    _check_unreachable(app, c)
     _check_references(app, c)
+    for path, error in [*mapping_problems(app), *readiness_problems(app)]:
+        c.add(path, error)
     return c.problems()
 
 

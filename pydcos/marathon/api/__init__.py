@@ -59,6 +59,8 @@ ROUTES: tuple[Route, ...] = (
     _r("DELETE", "/v2/groups", groups.delete_group),
     _r("GET", f"/v2/groups/{APP}/versions", groups.list_group_versions),
     _r("GET", "/v2/groups/versions", groups.list_group_versions),
+    _r("GET", "/v2/groups/versions/(?P<version>[^/]+)", groups.get_group_version),
+    _r("PUT", "/v2/groups/versions/(?P<version>[^/]+)", groups.update_group),
     _r("GET", f"/v2/groups/{APP}/versions/(?P<version>[^/]+)", groups.get_group_version),
     _r("PUT", f"/v2/groups/{APP}/versions/(?P<version>[^/]+)", groups.update_group),
     _r("GET", f"/v2/groups/{APP}", groups.get_group),

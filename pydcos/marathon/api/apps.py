@@ -142,7 +142,8 @@ async def kill_app_task(request: web.Request, params: Params) -> web.StreamRespo
 async def _kill(request: web.Request, task_ids: list[str], *, single: bool) -> web.StreamResponse:
     c = core(request)
     rendered = [render_task(c, i) for t in task_ids if (i := c.instances.get(t)) is not None]
-    killed, plan = commands.kill_tasks(c, task_ids, scale=qbool(request, "scale"), force=qbool(request, "force"))
+    killed, plan = commands.kill_tasks(c, task_ids, scale=qbool(request, "scale"), force=qbool(request, "force"),
+                                       wipe=qbool(request, "wipe"))
     await service(request).commit()
     if plan is not None:
         return deployment_result(plan)

@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from pydcos.marathon.core import MarathonCore
-from pydcos.marathon.errors import InvalidInput, MalformedJson, MarathonError
+from pydcos.marathon.errors import InvalidInput, MalformedJson, MarathonError, Problem
 from pydcos.marathon.planner import DeploymentPlan
 from pydcos.marathon.service import SERVICE, Marathon
 from pydcos.marathon.validation import problem_from_decode_error
@@ -52,9 +52,27 @@ def decode(data: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise InvalidInput([problem_from_decode_error(exc)]) from exc
+        problem = problem_from_decode_error(exc)
+        raise InvalidInput([problem], message=shape_error_message(problem)) from exc
     except msgspec.DecodeError as exc:
         raise MalformedJson(f"Invalid JSON: {exc}") from exc
+
+
+def shape_error_message(problem: Problem) -> str:
+    """The message of a 422 for JSON of the wrong shape. The dcos CLI shows only the message, so it
+    names the path; and the CLI (0.4) sends every `key=value` property of `app update` as a string
+    (`env={"A":"B"}` arrives as the string `https://{"A":"B"}`), which it is told how to avoid.
+
+    >>> shape_error_message(Problem("/instances", ("Expected int, got str",)))
+    'Invalid JSON at /instances: Expected int, got str'
+    """
+    error = "; ".join(problem.errors)
+    message = f"Invalid JSON at {problem.path}: {error}"
+    if error.endswith("got str") and ("object" in error or "array" in error):
+        message += (" (an object or array sent as a string: the dcos CLI sends each key=value property "
+                    "as a string, so send the JSON on stdin instead: dcos marathon app update <app-id> "
+                    "< update.json)")
+    return message
 
 
 def deployment_result(plan: DeploymentPlan, status: int = 200) -> web.Response:

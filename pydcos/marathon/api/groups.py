@@ -1,4 +1,5 @@
-"""`/v2/groups`: the group tree; create, update (scaleBy, version), delete."""
+"""`/v2/groups`: the group tree; create, update (scaleBy, or roll back to a kept version), delete; the
+kept versions of the tree (group_versions.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from msgspec import structs
 from pydcos.marathon import commands, ids
 from pydcos.marathon.api.common import Params, core, decode, deployment_result, json_response, qbool, service
 from pydcos.marathon.errors import InvalidInput, NotFound, Problem
-from pydcos.marathon.model import GROUP_SPEC_DECODER
+from pydcos.marathon.groups import RootGroup
+from pydcos.marathon.model import GROUP_SPEC_DECODER, GroupSpec
 from pydcos.marathon.queries import render_group
+from pydcos.marathon.render import AppCounts, Json, app_definition_json, app_json, group_json
 
 
 def group_path(raw: str) -> str:
@@ -33,18 +36,26 @@ async def get_group(request: web.Request, params: Params) -> web.StreamResponse:
 
 
 async def list_group_versions(request: web.Request, params: Params) -> web.StreamResponse:
+    """The kept versions of the tree in which the group exists, newest first."""
     group_id = _known(request, params.get("id", "/"))
-    meta = core(request).root.groups[group_id]
-    return json_response([meta.version or core(request).root.version])
+    return json_response(core(request).group_history.versions(group_id))
 
 
 async def get_group_version(request: web.Request, params: Params) -> web.StreamResponse:
-    group_id = _known(request, params.get("id", "/"))
-    c = core(request)
-    meta = c.root.groups[group_id]
-    if params["version"] not in (meta.version, c.root.version):
+    group_id = group_path(params.get("id", "/"))
+    tree = core(request).group_history.tree(params["version"])
+    if tree is None or group_id not in tree.groups:
         raise NotFound(f"Group '{group_id}' does not exist in version {params['version']}")
-    return json_response(render_group(c, c.root, group_id))
+    return json_response(_group_as_kept(tree, group_id))
+
+
+def _group_as_kept(tree: RootGroup, group_id: str) -> Json:
+    """A group of a kept version: its apps' definitions as they were (with zero counters, which the
+    clients expect on every app), not today's tasks."""
+    apps, groups = tree.children(group_id)
+    meta = tree.groups[group_id]
+    return group_json(group_id, (app_json(app_definition_json(a), AppCounts(), []) for a in apps),
+                      (_group_as_kept(tree, g.id) for g in groups), meta.dependencies, meta.version or tree.version)
 
 
 async def create_group(request: web.Request, params: Params) -> web.StreamResponse:
@@ -63,10 +74,13 @@ async def create_group(request: web.Request, params: Params) -> web.StreamRespon
 
 
 async def update_group(request: web.Request, params: Params) -> web.StreamResponse:
-    spec = decode(await request.read(), GROUP_SPEC_DECODER)
+    body = await request.read()
     group_id = group_path(params.get("id", "/"))
-    if "version" in params:
+    if "version" in params:  # PUT /v2/groups/{id}/versions/{v}: a rollback, the body may be empty
+        spec = decode(body, GROUP_SPEC_DECODER) if body.strip() else GroupSpec()
         spec = structs.replace(spec, version=params["version"])
+    else:
+        spec = decode(body, GROUP_SPEC_DECODER)
     plan = commands.update_group(core(request), spec, group_id, force=qbool(request, "force"))
     await service(request).commit()
     return deployment_result(plan)

@@ -8,7 +8,10 @@ from aiohttp import web
 
 from pydcos.marathon.api.common import Params, json_response, service
 from pydcos.marathon.config import VERSION
-from pydcos.marathon.errors import NotFound
+from pydcos.marathon.errors import InvalidInput, NotFound, Problem
+from pydcos.marathon.event_subscriptions import SUBSCRIPTIONS_KEY, check_callback_url, encode_subscriptions
+from pydcos.marathon.events import Emit
+from pydcos.marathon.model import format_time
 
 
 def info_json(request: web.Request) -> dict[str, Any]:
@@ -22,7 +25,7 @@ def info_json(request: web.Request) -> dict[str, Any]:
         "elected": True,
         "leader": m.leader,
         "frameworkId": m.core.framework_id,
-        "event_subscriber": None,
+        "event_subscriber": {"type": "http_callback", "http_endpoints": m.callbacks.urls},
         "http_config": {"assets_path": None, "http_port": m.bound_port, "https_port": 8443},
         "marathon_config": {
             "checkpoint": True, "executor": "//cmd", "failover_timeout": int(cfg.failover_timeout),
@@ -83,6 +86,7 @@ async def metrics(request: web.Request, params: Params) -> web.StreamResponse:
         "service.mesosphere.marathon.launchQueue.count": {"value": sum(e.count for e in c.queue.pending())},
         "service.mesosphere.marathon.uptime": {"value": m.clock.wall() - m.started_at},
         "service.mesosphere.marathon.event_stream.clients": {"value": len(m.bus.subscribers)},
+        "service.mesosphere.marathon.event_callbacks.subscribers": {"value": len(m.callbacks.urls)},
         "jvm.memory.total.used": {"value": m.rss_bytes()},
     }
     counters = {f"pydcos.marathon.{k}": {"count": v} for k, v in sorted(m.counters.items())}
@@ -94,16 +98,30 @@ async def metrics(request: web.Request, params: Params) -> web.StreamResponse:
 
 
 async def event_subscriptions(request: web.Request, params: Params) -> web.StreamResponse:
-    # HTTP callback subscriptions are not kept: the event stream is the supported way.
-    if request.method == "GET":
-        return json_response({"callbackUrls": []})
-    url = request.query.get("callbackUrl", "")
-    kind = "subscribe_event" if request.method == "POST" else "unsubscribe_event"
-    body = {"callbackUrl": url, "clientIp": request.remote or ""}
+    """HTTP callbacks: every event is also POSTed to each subscribed URL (callbacks.py). The list
+    is stored before the answer, so it survives a restart; each change is itself an event."""
     m = service(request)
-    m.core.emit(kind, lambda: dict(body))
-    m.execute(m.core.drain())
-    return json_response({**body, "eventType": kind})
+    if request.method == "GET":
+        return json_response({"callbackUrls": m.callbacks.urls})
+    url = check_callback_url(request.query.get("callbackUrl"))
+    if request.method == "POST":
+        kind = "subscribe_event"
+        if url not in m.callbacks.urls and len(m.callbacks.urls) >= m.config.callbacks.max_subscribers:
+            raise InvalidInput([Problem("/callbackUrl", (
+                f"there are {m.config.callbacks.max_subscribers} subscriptions already (the most kept)",))],
+                message="Too many event subscriptions")
+        changed = m.callbacks.subscribe(url)
+    else:
+        kind = "unsubscribe_event"
+        changed = await m.callbacks.unsubscribe(url)
+    if changed:
+        m.persister.write(SUBSCRIPTIONS_KEY, encode_subscriptions(m.callbacks.urls))
+        await m.commit()
+    wall = m.clock.wall()
+    body = {"callbackUrl": url, "clientIp": request.remote or "", "eventType": kind, "timestamp": format_time(wall)}
+    # A new subscriber receives its own subscribe_event; one that left no longer hears anything.
+    m.bus.publish(Emit(kind, wall, lambda: dict(body)))
+    return json_response(body)
 
 
 async def no_pods(request: web.Request, params: Params) -> web.StreamResponse:

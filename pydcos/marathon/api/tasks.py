@@ -36,7 +36,8 @@ async def delete_tasks(request: web.Request, params: Params) -> web.StreamRespon
     rendered = [render_task(c, i) for t in body.ids if (i := c.instances.get(t)) is not None]
     if body.ids and not rendered:
         raise NotFound(f"None of the tasks {', '.join(body.ids[:5])} exists")
-    _, plan = commands.kill_tasks(c, body.ids, scale=qbool(request, "scale"), force=qbool(request, "force"))
+    _, plan = commands.kill_tasks(c, body.ids, scale=qbool(request, "scale"), force=qbool(request, "force"),
+                                  wipe=qbool(request, "wipe"))
     await service(request).commit()
     if plan is not None:
         return deployment_result(plan)

@@ -12,6 +12,9 @@ Usage: python marathon_client.py MARATHON_URL OP [ARG...]
     info                 get_info()                                   -> info
     groups               list_groups()                                -> [group]
     delete ID            delete_app(id)                               -> {"deploymentId", "version"}
+    subscribe URL        create_event_subscription(url)               -> the subscribe_event
+    subscriptions        list_event_subscriptions()                   -> [url]
+    unsubscribe URL      delete_event_subscription(url)               -> the unsubscribe_event
 
 Prints one JSON line: {"ok": RESULT} or, when the client raised, {"error": CLASS, "status": CODE,
 "message": TEXT}; exits 0 either way (a crash is the only non-zero exit), so a test can assert on
@@ -59,6 +62,12 @@ def run(client, op, args):
         return client.list_groups()
     if op == "delete":
         return client.delete_app(args[0])
+    if op == "subscribe":
+        return client.create_event_subscription(args[0])
+    if op == "subscriptions":
+        return client.list_event_subscriptions()
+    if op == "unsubscribe":
+        return client.delete_event_subscription(args[0])
     raise SystemExit(f"unknown op {op!r}")
 
 

@@ -44,8 +44,12 @@ async def test_restart_keeps_everything_and_tasks_survive(master: Master, agents
 
 
 async def test_tasks_of_a_lost_agent_are_replaced(client: Client, agents: list[SimulatedAgent]) -> None:
+    # Marathon is partition-aware: tasks of a silent agent are TASK_UNREACHABLE, replaced only when
+    # the app's unreachableStrategy says so (300 s by default; here at once).
     await client.call("POST", "/v2/apps", {"id": "/spread", "cmd": "x", "cpus": 0.1, "mem": 8, "instances": 2,
-                                           "constraints": [["hostname", "UNIQUE"]]})
+                                           "constraints": [["hostname", "UNIQUE"]],
+                                           "unreachableStrategy": {"inactiveAfterSeconds": 0,
+                                                                   "expungeAfterSeconds": 0}})
     await client.wait_running("/spread", 2)
     await client.call("PUT", "/v2/apps/spread", {"constraints": []})
     await client.wait_no_deployments()

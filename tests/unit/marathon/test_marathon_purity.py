@@ -14,8 +14,9 @@ FORBIDDEN = {"asyncio", "aiohttp", "kazoo", "sqlite3", "time", "random", "socket
 PURE = ["app_control.py", "app_specs.py", "backoff.py", "commands.py", "constraints.py", "core.py",
         "deployments.py", "errors.py", "events.py", "groups.py", "health.py", "ids.py", "instances.py",
         "launch_queue.py", "model.py", "offer_matcher.py", "offers.py", "planner.py", "queries.py", "records.py",
-        "render.py", "task_builder.py", "validation.py", "wire.py"]
-WITH_DOCTESTS = ["ids", "model", "constraints", "validation", "planner", "backoff", "health", "app_control"]
+        "render.py", "task_builder.py", "validation.py", "wire.py", "unreachable.py", "event_subscriptions.py"]
+WITH_DOCTESTS = ["ids", "model", "constraints", "validation", "planner", "backoff", "health", "app_control",
+                 "unreachable", "event_subscriptions", "events"]
 
 
 @pytest.mark.parametrize("module", PURE)
