@@ -48,7 +48,9 @@ async def pending_is(http: aiohttp.ClientSession, agent: AgentProcess, count: fl
         _, metrics = await get_json(http, f"{agent.url}/metrics/snapshot")
     except aiohttp.ClientError:
         return False
-    return bool(metrics["agent/status_updates_pending"] == count)
+    # The acknowledgements must also be in the checkpoint: one still on its way to the disk when the
+    # agent is SIGKILLed makes the restarted agent send that update again (at least once, as Mesos).
+    return bool(metrics["agent/status_updates_pending"] == count and metrics["agent/checkpoint_writes_pending"] == 0)
 
 
 async def test_checkpointed_tasks_survive_a_sigkilled_agent(
