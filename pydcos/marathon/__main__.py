@@ -14,6 +14,7 @@ from pydcos.core.log import setup_logging
 from pydcos.core.service import run_loop, stop_on_signals
 from pydcos.marathon.config import MarathonConfig
 from pydcos.marathon.service import Marathon
+from pydcos.mesos.detector import parse_zk_url
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[MarathonConfig, str]:
@@ -36,6 +37,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[MarathonConfig, str]:
     p.add_argument("--local-port-max", type=int, default=defaults.core.service_port_range[1])
     p.add_argument("--reconciliation-interval", type=float, default=defaults.core.reconciliation_interval)
     a = p.parse_args(argv)
+    if a.zk is not None:
+        try:
+            parse_zk_url(a.zk)
+        except ValueError as exc:
+            p.error(str(exc))
     core = replace(
         defaults.core,
         default_accepted_roles=tuple(r.strip() for r in a.default_accepted_resource_roles.split(",") if r.strip()),

@@ -9,14 +9,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pydcos.marathon import health as hl
-from pydcos.marathon import ids
 from pydcos.marathon.groups import RootGroup
 from pydcos.marathon.instances import STAGED_STATES, Instance
 from pydcos.marathon.model import AppDefinition, format_time
-from pydcos.marathon.planner import DeploymentPlan
 from pydcos.marathon.render import (
     AppCounts,
-    app_definition_json,
     app_json,
     deployment_json,
     group_json,
@@ -143,30 +140,6 @@ def render_group(core: MarathonCore, root: RootGroup, group_id: str, embed_apps:
         meta.dependencies if meta else [],
         (meta.version if meta and meta.version else root.version),
     )
-
-
-def plan_groups_json(core: MarathonCore, plan: DeploymentPlan) -> tuple[Json, Json]:
-    """A plan's `original` and `target` as group trees holding just the affected apps."""
-    def tree(apps: Iterable[AppDefinition | None]) -> Json:
-        root = RootGroup(version=plan.version)
-        for app in apps:
-            if app is not None:
-                root = root.with_app(app, plan.version)
-        return _plain_group(core, root, ids.ROOT)
-
-    return tree(plan.original.values()), tree(plan.target.values())
-
-
-def _plain_group(core: MarathonCore, root: RootGroup, group_id: str) -> Json:
-    apps, groups = root.children(group_id)
-    meta = root.groups.get(group_id)
-    return group_json(group_id, (core.cache.get(a) if core.root.apps.get(a.id) is a else _definition(a) for a in apps),
-                      (_plain_group(core, root, g.id) for g in groups), meta.dependencies if meta else [],
-                      root.version)
-
-
-def _definition(app: AppDefinition) -> Json:
-    return app_definition_json(app)
 
 
 def render_deployments(core: MarathonCore) -> list[Json]:

@@ -11,8 +11,9 @@ import re
 from typing import Any
 
 from pydcos.marathon import ids
+from pydcos.marathon.app_ports import port_mappings
 from pydcos.marathon.health import MESOS_PROTOCOLS, probe_port
-from pydcos.marathon.model import AppDefinition, Container
+from pydcos.marathon.model import AppDefinition, Container, PortDefinition, PortMapping
 from pydcos.mesos.resources import RoleResources, to_v1
 from pydcos.mesos.v1 import messages as v1
 
@@ -119,12 +120,16 @@ def _health_check(app: AppDefinition, host_ports: list[int]) -> dict[str, Any] |
 
 
 def _discovery(app: AppDefinition, host_ports: list[int]) -> dict[str, Any]:
-    """Mesos-DNS names the task after `name` and makes SRV records from `ports`. A port definition
-    with several protocols ("udp,tcp") is one DiscoveryInfo port per protocol, as Marathon's
-    `PortDefinitionSerializer.toMesosProto` does; one port "udp,tcp" would have no `_tcp` record."""
+    """Mesos-DNS names the task after `name` and makes SRV records from `ports`. A port with several
+    protocols ("udp,tcp") is one DiscoveryInfo port per protocol, as Marathon's
+    `PortDefinitionSerializer.toMesosProto` does; one port "udp,tcp" would have no `_tcp` record.
+    With Docker port mappings, the mappings that take a host port describe the task's ports."""
+    mappings = port_mappings(app)
+    declared: list[PortDefinition | PortMapping] = (
+        [pm for pm in mappings if pm.host_port is not None] if mappings else list(app.port_definitions))
     ports = []
     for i, port in enumerate(host_ports):
-        pd = app.port_definitions[i] if i < len(app.port_definitions) else None
+        pd = declared[i] if i < len(declared) else None
         protocols = [p.strip() for p in pd.protocol.split(",") if p.strip()] if pd is not None else []
         for protocol in dict.fromkeys(protocols or ["tcp"]):
             entry: dict[str, Any] = {"number": port, "protocol": protocol}

@@ -14,7 +14,7 @@ import msgspec
 
 from pydcos.marathon import constraints as cons
 from pydcos.marathon import ids
-from pydcos.marathon.app_ports import mapping_problems
+from pydcos.marathon.app_ports import mapping_problems, port_names
 from pydcos.marathon.errors import Problem
 from pydcos.marathon.health import MESOS_PROTOCOLS
 from pydcos.marathon.model import AppDefinition, HealthCheck
@@ -120,9 +120,9 @@ def _check_health_check(app: AppDefinition, i: int, hc: HealthCheck, c: _Collect
         c.check(hc.port_index is None, f"{at}/port", "give either port or portIndex, not both")
     else:
         index = hc.port_index if hc.port_index is not None else 0
-        c.check(0 <= index < len(app.port_definitions), f"{at}/portIndex",
-                f"Health check port index {index} must map to a port of the app "
-                f"({len(app.port_definitions)} port definitions)")
+        ports = len(port_names(app))  # Docker port mappings, when given, are the app's ports
+        c.check(0 <= index < ports, f"{at}/portIndex",
+                f"Health check port index {index} must map to a port of the app ({ports} ports)")
     if hc.path is not None and hc.protocol in ("HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS"):
         c.check(hc.path.startswith("/"), f"{at}/path", "must start with /")
 

@@ -12,12 +12,15 @@ from pydcos.marathon.errors import InvalidInput, NotFound, Problem
 from pydcos.marathon.event_subscriptions import SUBSCRIPTIONS_KEY, check_callback_url, encode_subscriptions
 from pydcos.marathon.events import Emit
 from pydcos.marathon.model import format_time
+from pydcos.mesos.detector import parse_zk_url
+from pydcos.store.zookeeper import MAX_VALUE_BYTES
 
 
 def info_json(request: web.Request) -> dict[str, Any]:
     m = service(request)
     cfg = m.config
     core = cfg.core
+    zk_hosts, zk_path = parse_zk_url(cfg.zk) if cfg.zk else ("", "/marathon")
     return {
         "name": "marathon",
         "version": VERSION,
@@ -49,10 +52,10 @@ def info_json(request: web.Request) -> dict[str, Any]:
             "task_lost_expunge_interval": 30000,
         },
         "zookeeper_config": {
-            "zk": None, "zk_future_timeout": {"duration": 10}, "zk_hosts": "", "zk_max_versions": core.max_versions,
-            "zk_path": "/marathon", "zk_session_timeout": 10000, "zk_state": None, "zk_timeout": 10000,
+            "zk": cfg.zk, "zk_future_timeout": {"duration": 10}, "zk_hosts": zk_hosts,
+            "zk_max_versions": core.max_versions, "zk_path": zk_path, "zk_session_timeout": 10000, "zk_state": None, "zk_timeout": 10000,
             "zk_connection_timeout": 10000, "zk_compression": False, "zk_compression_threshold": 65536,
-            "zk_max_node_size": 1024000,
+            "zk_max_node_size": MAX_VALUE_BYTES,
         },
     }
 

@@ -32,6 +32,8 @@ async def test_state_in_zookeeper_survives_a_new_marathon(master: Master, agents
             versions = (await c.get("/v2/apps/zk/web/versions"))["versions"]
             assert (await c.app("/zk/web"))["env"] == {"A": "1"}
             framework_id = first.core.framework_id
+            info = (await c.get("/v2/info"))["zookeeper_config"]
+            assert (info["zk"], info["zk_hosts"], info["zk_path"]) == (config.zk, zk.hosts, "/marathon")
         # What Marathon wrote is really in ZooKeeper, under its path.
         store = await ZooKeeperStore.open(zk.hosts, "/marathon")
         try:

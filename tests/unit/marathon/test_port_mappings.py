@@ -98,3 +98,28 @@ def test_user_network_mappings_without_host_port_take_no_port() -> None:
     instance = h.core.instances.get(task.task_id.value)
     assert instance is not None and instance.ports == []
     assert instance.service_ports == [10000]
+
+
+def test_health_check_port_index_counts_mappings() -> None:
+    h = Harness()
+    h.create(docker_app("/two", [{"containerPort": 80}, {"containerPort": 81}],
+                        healthChecks=[{"protocol": "TCP", "portIndex": 1}]))
+    assert "/two" in h.core.root.apps
+    with pytest.raises(InvalidInput) as err:
+        h.create(docker_app("/three", [{"containerPort": 80}], healthChecks=[{"protocol": "TCP", "portIndex": 1}]))
+    assert "/healthChecks(0)/portIndex" in json.dumps(err.value.body())
+
+
+def test_discovery_names_the_mapped_ports() -> None:
+    from pydcos.marathon.task_builder import _discovery
+
+    h = Harness()
+    h.create(docker_app("/dns", [{"containerPort": 80, "name": "http", "labels": {"VIP_0": "1.2.3.4:80"}},
+                                 {"containerPort": 53, "hostPort": None, "name": "internal"},
+                                 {"containerPort": 9000, "name": "admin", "protocol": "udp,tcp"}],
+                        network="USER"))
+    app = h.core.root.apps["/dns"]
+    ports = _discovery(app, [31000, 31001])["ports"]["ports"]
+    assert [(p["number"], p.get("name"), p["protocol"]) for p in ports] == [
+        (31000, "http", "tcp"), (31001, "admin", "udp"), (31001, "admin", "tcp")]
+    assert ports[0]["labels"] == {"labels": [{"key": "VIP_0", "value": "1.2.3.4:80"}]}
