@@ -12,6 +12,7 @@ A `RoleResources` maps a role (`*` = unreserved) to the `Resources` reserved for
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -40,27 +41,76 @@ def normalize_spans(spans: Iterable[Span]) -> SpanList:
 
 
 def subtract_spans(have: SpanList, take: SpanList) -> SpanList:
-    result: list[Span] = []
-    for begin, end in have:
-        pieces = [(begin, end)]
-        for tb, te in take:
-            next_pieces: list[Span] = []
-            for pb, pe in pieces:
-                if te < pb or tb > pe:
-                    next_pieces.append((pb, pe))
-                    continue
-                if pb < tb:
-                    next_pieces.append((pb, tb - 1))
-                if te < pe:
-                    next_pieces.append((te + 1, pe))
-            pieces = next_pieces
-        result.extend(pieces)
-    return normalize_spans(result)
+    return _subtract_normalized(normalize_spans(have), normalize_spans(take))
+
+
+def _span_end(span: Span) -> int:
+    return span[1]
+
+
+def _subtract_normalized(have: SpanList, take: SpanList) -> SpanList:
+    """`have` without `take`, both normalized. A binary search per span of `take`, and the spans
+    of `have` it does not touch copied in runs: a framework's ports on an agent can be hundreds of
+    single-port spans, from which the allocator takes one task's port at a time.
+
+    >>> _subtract_normalized(((1, 10), (20, 30)), ((5, 5), (9, 21)))
+    ((1, 4), (6, 8), (22, 30))
+    """
+    if not have or not take:
+        return have
+    spans = list(have)
+    out: list[Span] = []
+    i, n = 0, len(spans)
+    for tb, te in take:
+        j = bisect_left(spans, tb, i, n, key=_span_end)  # spans[i:j] end before tb: kept whole
+        out.extend(spans[i:j])
+        i = j
+        while i < n and spans[i][0] <= te:
+            begin, end = spans[i]
+            if begin < tb:
+                out.append((begin, tb - 1))
+            if end > te:
+                spans[i] = (te + 1, end)  # the rest may meet the next span of `take`
+                break
+            i += 1
+    out.extend(spans[i:])
+    return tuple(out)
+
+
+def _add_normalized(have: SpanList, add: SpanList) -> SpanList:
+    """`have` with `add`, both normalized. A few spans (a task's ports given back) are put in
+    place by binary search; many are merged by sorting.
+
+    >>> _add_normalized(((1, 4), (8, 9), (20, 30)), ((5, 7), (40, 40)))
+    ((1, 9), (20, 30), (40, 40))
+    """
+    if not add:
+        return have
+    if len(add) > 8:
+        return normalize_spans(have + add)
+    spans = list(have)
+    for begin, end in add:
+        i = bisect_left(spans, begin - 1, key=_span_end)  # the first span that ends at or after begin - 1
+        j = i
+        while j < len(spans) and spans[j][0] <= end + 1:  # ... and those it overlaps or touches
+            begin, end = min(begin, spans[j][0]), max(end, spans[j][1])
+            j += 1
+        spans[i:j] = [(begin, end)]
+    return tuple(spans)
 
 
 def spans_contain(have: SpanList, want: SpanList) -> bool:
     for wb, we in want:
         if not any(hb <= wb and we <= he for hb, he in have):
+            return False
+    return True
+
+
+def _contains_normalized(have: SpanList, want: SpanList) -> bool:
+    """`spans_contain` for a normalized `have`: a binary search per wanted span."""
+    for wb, we in want:
+        i = bisect_left(have, wb, key=_span_end)
+        if i == len(have) or not (have[i][0] <= wb and we <= have[i][1]):
             return False
     return True
 
@@ -137,7 +187,7 @@ class Resources:
             scalars[k] = _fix(scalars.get(k, 0.0) + v)
         ranges = dict(self.ranges)
         for k, spans in other.ranges.items():
-            ranges[k] = normalize_spans(ranges.get(k, ()) + spans)
+            ranges[k] = _add_normalized(ranges.get(k, ()), spans)  # a Resources keeps them normalized
         sets = dict(self.sets)
         for k, items in other.sets.items():
             sets[k] = sets.get(k, frozenset()) | items
@@ -157,7 +207,7 @@ class Resources:
         ranges = dict(self.ranges)
         for k, spans in other.ranges.items():
             if k in ranges:
-                left_spans = subtract_spans(ranges[k], spans)
+                left_spans = _subtract_normalized(ranges[k], spans)  # a Resources keeps them normalized
                 if left_spans:
                     ranges[k] = left_spans
                 else:
@@ -177,7 +227,7 @@ class Resources:
             if self.scalars.get(k, 0.0) + EPSILON < v:
                 return False
         for k, spans in other.ranges.items():
-            if not spans_contain(self.ranges.get(k, ()), spans):
+            if not _contains_normalized(self.ranges.get(k, ()), spans):
                 return False
         for k, items in other.sets.items():
             if not items <= self.sets.get(k, frozenset()):

@@ -57,3 +57,18 @@ def test_span_subtraction_matches_sets(a: list[tuple[int, int]], b: list[tuple[i
     na, nb = res.normalize_spans(a), res.normalize_spans(b)
     assert points(res.subtract_spans(na, nb)) == points(na) - points(nb)
     assert res.spans_contain(na, nb) == (points(nb) <= points(na))
+
+
+many_spans = st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300)).map(lambda t: (min(t), max(t))), max_size=20)
+
+
+@given(many_spans, many_spans)
+def test_port_arithmetic_of_resources_matches_sets(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> None:
+    def points(r: Resources) -> set[int]:
+        return {p for lo, hi in r.ranges.get("ports", ()) for p in range(lo, hi + 1)}
+
+    ra, rb = Resources.of(ranges={"ports": a}), Resources.of(ranges={"ports": b})
+    for result, expected in ((ra + rb, points(ra) | points(rb)), (ra - rb, points(ra) - points(rb))):
+        assert points(result) == expected
+        assert result.ranges.get("ports", ()) == res.normalize_spans(result.ranges.get("ports", ()))
+    assert ra.contains(rb) == (points(rb) <= points(ra))

@@ -3,16 +3,27 @@
 The pure decisions (layout, paths, values, OOM parsing) are in `isolation.py`; this module does
 the file system work. Per container:
 
-    create(cid, limits)   mkdir the container's cgroup in each hierarchy, write its limits
+    create(cid, limits)   mkdir the container's cgroup in each hierarchy, write its limits (or
+                          rename a spare with the same limits into place)
     attach(cid, pid)      write the pid to `cgroup.procs`, right after the process was started
     limitation(cid)       after the main process ended: the OOM message, or None
+    release(cid)          after it ended: keep its cgroups as a spare, else destroy them
     destroy(cid)          SIGKILL everything still listed in the cgroup, then rmdir it
+
+Spares: creating and removing a cgroup pair costs about 0.1 ms per container, and bursts of
+short tasks with the same resources are common. On v1 a finished container's cgroups, once
+empty and not OOM-killed (isolation.spare_reusable), are renamed to `spare-<n>` in the agent's
+directory and renamed into the next container with the same limits, so its limits need no
+writing. At most MAX_SPARES are kept, each for SPARE_IDLE_S; `trim_spares` and `close` remove
+them, and a restarted agent removes those its previous run left. v2 cannot rename a cgroup.
 
 Getting the process in without a window: on v1 the agent moves its own launching thread into
 the container's cgroups (`tasks` takes single threads), starts the process with vfork (the
 child is born inside), and moves the thread back: about 0.1 ms per launch, and nothing the task
-forks can escape. Meanwhile page faults of the agent are charged to the (empty, just created)
-container cgroup, which is why the thread stays there only for the spawn. On v2 threads of a
+forks can escape. It writes "0" (the writing thread itself), not its thread id: the kernel then
+skips the global lock that migrating another thread takes, whose RCU grace period made one
+move-in in ten wait 0.5 ms or more. Meanwhile page faults of the agent are charged to the
+container's (empty) cgroup, which is why the thread stays there only for the spawn. On v2 threads of a
 domain cgroup cannot move alone, so the pid is written to `cgroup.procs` right after `Popen`
 returns (the agent uses no preexec hook, which keeps launches on the vfork path): in that window
 of some tens of microseconds the task runs in the agent's cgroup, and what it forks then stays
@@ -24,22 +35,26 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 
 from pydcos.core.log import get_logger
 from pydcos.mesos.agent.isolation import (
+    SPARE_PREFIX,
     Layout,
     Limits,
     choose_layout,
     limit_writes,
     memory_limitation_message,
+    memory_usage_file,
     oom_files,
     oom_killed,
     parse_int,
+    peak_reset,
+    spare_reusable,
 )
 
 log = get_logger("pydcos.agent.cgroups")
@@ -47,6 +62,10 @@ log = get_logger("pydcos.agent.cgroups")
 PROC_MOUNTS = "/proc/self/mounts"
 PROC_CGROUP = "/proc/self/cgroup"
 KILL_ROUNDS = 3
+# Spare cgroups: enough for a burst of short tasks to reuse, few enough that idle ones cost little
+# kernel memory (a memory cgroup holds per-cpu statistics); each is removed after SPARE_IDLE_S.
+MAX_SPARES = 256
+SPARE_IDLE_S = 30.0
 
 
 def _read(path: str) -> str:
@@ -58,6 +77,15 @@ def _write(path: str, value: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.write(fd, value.encode("ascii"))
+    finally:
+        os.close(fd)
+
+
+def _read_small(path: str) -> bytes:
+    """A cgroup file's first bytes (enough to tell empty from not, or to hold a number)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 64)
     finally:
         os.close(fd)
 
@@ -75,6 +103,11 @@ class CgroupIsolator:
         self._limits: dict[str, Limits] = {}
         self._agent_dirs: set[str] = set()
         self.spawn_inside = layout.version == 1
+        self.reuse = layout.version == 1  # v2 cannot rename a cgroup
+        self._spares: dict[Limits, list[tuple[dict[str, str], float]]] = {}  # oldest first
+        self._spare_count = 0
+        self._spare_names = itertools.count()
+        self._home_fds: dict[str, int] = {}  # controller -> the agent's own `tasks` file, open
 
     # --- detection ----------------------------------------------------------------------
 
@@ -131,10 +164,12 @@ class CgroupIsolator:
         """Make the container's cgroups and write its limits. Raises OSError."""
         key = agent_key or self.agent_key
         paths = self.layout.container_paths(self.root_name, key, container_id)
-        self._paths[container_id] = paths
-        self._limits[container_id] = limits
         if key not in self._agent_dirs:
             self._prepare_agent_dir(key)
+        self._paths[container_id] = paths
+        self._limits[container_id] = limits
+        if self._take_spare(limits, paths):
+            return
         for path in paths.values():
             try:
                 os.mkdir(path, 0o755)
@@ -145,8 +180,14 @@ class CgroupIsolator:
             _write(os.path.join(paths[controller], name), value)
 
     def _prepare_agent_dir(self, key: str) -> None:
+        ours = {p for spares in self._spares.values() for spare, _ in spares for p in spare.values()}
         for controller in self.layout.controllers():
-            os.makedirs(os.path.join(self.layout.base(controller, self.root_name), key), exist_ok=True)
+            agent_dir = os.path.join(self.layout.base(controller, self.root_name), key)
+            os.makedirs(agent_dir, exist_ok=True)
+            for path in _subdirs(agent_dir):  # spares a previous run of this agent left (all empty)
+                if path.rsplit("/", 1)[-1].startswith(SPARE_PREFIX) and path not in ours:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(path)
         if self.layout.version == 2:
             agent_dir = os.path.join(self.layout.base("", self.root_name), key)
             enabled = _read(os.path.join(agent_dir, "cgroup.subtree_control")).split()
@@ -185,21 +226,27 @@ class CgroupIsolator:
         if not self.spawn_inside or not paths:
             yield
             return
-        tid = str(threading.get_native_id())
         moved: list[str] = []
         try:
             for controller, path in paths.items():
-                _write(os.path.join(path, "tasks"), tid)
+                _write(os.path.join(path, "tasks"), "0")  # "0": this thread (see the module doc)
                 moved.append(controller)
             yield
         finally:
             for controller in moved:
-                home = os.path.join(self.layout.mounts[controller], self.layout.own[controller].lstrip("/"))
                 try:
-                    _write(os.path.join(home, "tasks"), tid)
+                    os.pwrite(self._home_fd(controller), b"0", 0)
                 except OSError as exc:
                     log.warning("cgroup_thread_move_back_failed", controller=controller,
                                 error=exc.strerror or str(exc))
+
+    def _home_fd(self, controller: str) -> int:
+        """The agent's own `tasks` file in a hierarchy, opened once: every launch writes to it."""
+        fd = self._home_fds.get(controller)
+        if fd is None:
+            home = os.path.join(self.layout.mounts[controller], self.layout.own[controller].lstrip("/"))
+            fd = self._home_fds[controller] = os.open(os.path.join(home, "tasks"), os.O_WRONLY | os.O_CLOEXEC)
+        return fd
 
     def attach(self, container_id: str, pid: int) -> None:
         """Move a just-started process into the container's cgroups (when it was not born there).
@@ -253,6 +300,100 @@ class CgroupIsolator:
         except OSError:
             peak_bytes = None
         return memory_limitation_message(self._limits[container_id].memory_bytes, peak_bytes)
+
+    def release(self, container_id: str, *, oom: bool, now: float) -> bool:
+        """After the container's processes ended: keep its cgroups as a spare for the next
+        container with the same limits when nothing of it is left, else `destroy` them. False
+        while one is still busy (what is left is SIGKILLed): call `destroy` again later. `now`
+        (monotonic) dates the spare for `trim_spares`."""
+        paths = self._paths.get(container_id)
+        limits = self._limits.get(container_id)
+        if (paths is None or limits is None or not self.reuse or self._spare_count >= MAX_SPARES
+                or oom or len(paths) != len(self.layout.controllers())):
+            return self.destroy(container_id)
+        usage_controller, usage_file = memory_usage_file(self.layout.version)
+        try:
+            left = {int(pid) for p in paths.values()
+                    for pid in _read_small(os.path.join(p, "cgroup.procs")).split() if pid.isdigit()}
+            if left:  # members still dying (a kill ends the leader first): SIGKILL them, remove it later
+                for pid in left:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+                return False
+            charged = parse_int(_read_small(os.path.join(paths[usage_controller], usage_file)).decode("ascii"))
+        except (OSError, KeyError, UnicodeDecodeError):
+            return self.destroy(container_id)
+        if not spare_reusable(self.layout.version, oom=oom, processes_left=bool(left), charged_bytes=charged):
+            return self.destroy(container_id)
+        name = f"{SPARE_PREFIX}{next(self._spare_names)}"
+        spare: dict[str, str] = {}
+        try:
+            reset = peak_reset(self.layout.version)
+            if reset is not None:
+                _write(os.path.join(paths[reset[0]], reset[1]), reset[2])
+            for controller, path in paths.items():
+                target = os.path.join(os.path.dirname(path), name)
+                os.rename(path, target)
+                spare[controller] = target
+        except OSError:
+            self._paths[container_id] = {**paths, **spare}  # where each one is now
+            return self.destroy(container_id)
+        del self._paths[container_id]
+        del self._limits[container_id]
+        self._spares.setdefault(limits, []).append((spare, now))
+        self._spare_count += 1
+        return True
+
+    def _take_spare(self, limits: Limits, paths: dict[str, str]) -> bool:
+        """Rename a spare with these limits to the container's paths; False when there is none."""
+        spares = self._spares.get(limits)
+        while spares:
+            spare, _ = spares.pop()
+            self._spare_count -= 1
+            if not spares:
+                del self._spares[limits]
+            moved: dict[str, str] = {}
+            try:
+                for controller, path in spare.items():
+                    os.rename(path, paths[controller])
+                    moved[controller] = path
+                    # Renaming keeps the old mtime: a fresh one keeps collect_garbage away until it runs.
+                    os.utime(paths[controller])
+                return True
+            except (OSError, KeyError):  # e.g. the agent's id changed: a cgroup is renamed within its parent only
+                for controller, path in moved.items():
+                    with contextlib.suppress(OSError):
+                        os.rename(paths[controller], path)
+                self._discard(spare)
+            spares = self._spares.get(limits)
+        return False
+
+    def trim_spares(self, older_than: float) -> int:
+        """Remove the spares released before `older_than` (monotonic). Returns how many went."""
+        removed = 0
+        for limits in list(self._spares):
+            spares = self._spares[limits]
+            while spares and spares[0][1] < older_than:
+                spare, _ = spares.pop(0)
+                self._discard(spare)
+                self._spare_count -= 1
+                removed += 1
+            if not spares:
+                del self._spares[limits]
+        return removed
+
+    @property
+    def spares(self) -> int:
+        return self._spare_count
+
+    def _discard(self, paths: dict[str, str]) -> None:
+        for path in paths.values():
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("cgroup_remove_failed", path=path, error=exc.strerror or str(exc))
 
     def destroy(self, container_id: str) -> bool:
         """Remove the container's cgroups, SIGKILLing whatever still keeps one busy. False while
@@ -319,7 +460,11 @@ class CgroupIsolator:
         return killed
 
     def close(self) -> None:
-        """Remove the agent's directories (the containers' cgroups are gone by now)."""
+        """Remove the spares and the agent's directories (the containers' cgroups are gone by now)."""
+        self.trim_spares(older_than=float("inf"))
+        for fd in self._home_fds.values():
+            os.close(fd)
+        self._home_fds.clear()
         self._rmdir_agent_dirs(list(self._agent_dirs))
         self._agent_dirs.clear()
 

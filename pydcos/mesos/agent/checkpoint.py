@@ -183,9 +183,10 @@ def wrapped_argv(executable: str, argv: list[str]) -> tuple[str, list[str]]:
     ['/bin/sh', '-c', 'exit 3']
     """
     # The wrapper outlives a SIGTERM to the group (`trap :`; a handler, unlike an ignored signal,
-    # is reset by exec, so the command still gets SIGTERM and its grace period).
-    script = (f'trap : TERM INT; "$@"; c=$?; printf %d "$c" > {EXIT_FILE}.tmp && mv -f {EXIT_FILE}.tmp {EXIT_FILE}; '
-              'exit "$c"')
+    # is reset by exec, so the command still gets SIGTERM and its grace period). The status is
+    # written by the `printf` builtin in one write(2), and read only once the wrapper is gone, so
+    # no `mv` (a process of its own, about 1 ms of CPU per task ending) is needed to make it whole.
+    script = f'trap : TERM INT; "$@"; c=$?; printf %d "$c" > {EXIT_FILE}; exit "$c"'
     return "/bin/sh", ["sh", "-c", script, "pydcos-wrapper", executable, *argv[1:]]
 
 

@@ -13,8 +13,9 @@ SIGKILLed before the leader is reaped (the zombie leader keeps the group id from
 Kill: SIGTERM to the group, SIGKILL to the group after the grace period.
 
 Isolation: with a `CgroupIsolator` (cgroups.py) each process with limits gets a cgroup of its
-own, created before the spawn and removed after its exit (everything still in it is SIGKILLed
-first); an OOM kill in it is reported to `on_exit` as the limitation message.
+own, created (or taken from the spares) before the spawn and released after its exit: kept as
+a spare when empty, else removed (everything still in it is SIGKILLed first); an OOM kill in it
+is reported to `on_exit` as the limitation message.
 
 Orphans: with `reap_orphans` the agent makes itself the child subreaper of its process tree
 (prctl PR_SET_CHILD_SUBREAPER), so the killed members of a task's group become its children and
@@ -36,15 +37,15 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 from pydcos.core.log import get_logger
-from pydcos.mesos.agent.cgroups import CgroupIsolator
+from pydcos.mesos.agent.cgroups import SPARE_IDLE_S, CgroupIsolator
 from pydcos.mesos.agent.checkpoint import exit_returncode
 from pydcos.mesos.agent.errors import LaunchFailed
 from pydcos.mesos.agent.isolation import Limits
+from pydcos.mesos.agent.sandbox_dirs import SANDBOX_DIR_MODE, SandboxDirs
 from pydcos.mesos.agent.task_launch import LaunchSpec
 
 log = get_logger("pydcos.agent.containerizer")
 
-SANDBOX_DIR_MODE = 0o755
 OUTPUT_FILE_MODE = 0o644
 # Without pidfd (Linux < 5.3) exits are noticed by polling at this interval.
 FALLBACK_POLL_S = 0.05
@@ -140,6 +141,8 @@ class Containerizer:
         raise_fd_limit()
         self._groups_to_reap: dict[int, float] = {}  # pgid -> give up at (loop time)
         self._reap_timer: asyncio.TimerHandle | None = None
+        self._trim_timer: asyncio.TimerHandle | None = None
+        self._sandboxes = SandboxDirs()
 
     def __len__(self) -> int:
         return len(self._procs)
@@ -164,9 +167,10 @@ class Containerizer:
                     self.isolator.forget(container_id)
             self._cgroups_to_destroy.clear()
             self.isolator.close()
-        if self._reap_timer is not None:
-            self._reap_timer.cancel()
-            self._reap_timer = None
+        for timer in (self._reap_timer, self._trim_timer):
+            if timer is not None:
+                timer.cancel()
+        self._reap_timer = self._trim_timer = None
         if self._devnull >= 0:
             os.close(self._devnull)
             self._devnull = -1
@@ -184,7 +188,7 @@ class Containerizer:
         out_fd = err_fd = -1
         started = False
         try:
-            os.makedirs(spec.sandbox, mode=SANDBOX_DIR_MODE, exist_ok=True)
+            self._sandboxes.make(spec.sandbox, SANDBOX_DIR_MODE)
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
             out_fd = os.open(os.path.join(spec.sandbox, "stdout"), flags, OUTPUT_FILE_MODE)
             err_fd = os.open(os.path.join(spec.sandbox, "stderr"), flags, OUTPUT_FILE_MODE)
@@ -298,12 +302,16 @@ class Containerizer:
         limitation = None
         if self.isolator is not None:
             limitation = self.isolator.limitation(container_id)
-            if not self.isolator.destroy(container_id):
+            if not self.isolator.release(container_id, oom=limitation is not None, now=self._loop.time()):
                 self._cgroups_to_destroy[container_id] = self._loop.time() + REAP_DEADLINE_S
-        if self._reaping:
+            if self.isolator.spares and self._trim_timer is None:
+                self._trim_timer = self._loop.call_later(SPARE_IDLE_S, self._trim_spares)
+        # Only this task's group now: sweeping every pending group and cgroup on each exit made
+        # a scale-down of hundreds of tasks quadratic. What is still dying is left to the timer.
+        if self._reaping and not self._reap_group(proc.pgid):
             self._groups_to_reap[proc.pgid] = self._loop.time() + REAP_DEADLINE_S
-        if self._reaping or self._cgroups_to_destroy:
-            self._reap_groups()
+        if (self._groups_to_reap or self._cgroups_to_destroy) and self._reap_timer is None:
+            self._reap_timer = self._loop.call_later(REAP_INTERVAL_S, self._reap_groups)
         try:
             self._on_exit(container_id, returncode, proc.kill_requested, limitation)
         except Exception:  # runs from the selector: a bug here must not go unlogged
@@ -316,20 +324,9 @@ class Containerizer:
             self._reap_timer = None
         now = self._loop.time()
         for pgid, give_up_at in list(self._groups_to_reap.items()):
-            while True:
-                try:
-                    pid, _ = os.waitpid(-pgid, os.WNOHANG)
-                except ChildProcessError:
-                    pid = 0
-                if pid == 0:
-                    break
-            try:
-                os.killpg(pgid, signal.SIGKILL)  # members forked since the first kill
-            except ProcessLookupError:
+            if self._reap_group(pgid):
                 del self._groups_to_reap[pgid]
                 continue
-            except PermissionError:
-                pass
             if now >= give_up_at:
                 log.warning("task_group_not_reaped", pgid=pgid)
                 del self._groups_to_reap[pgid]
@@ -343,6 +340,32 @@ class Containerizer:
                     del self._cgroups_to_destroy[container_id]
         if (self._groups_to_reap or self._cgroups_to_destroy) and self._reap_timer is None:
             self._reap_timer = self._loop.call_later(REAP_INTERVAL_S, self._reap_groups)
+
+    def _reap_group(self, pgid: int) -> bool:
+        """Reap what of the group has died and SIGKILL what is left; True once it is empty."""
+        while True:
+            try:
+                pid, _ = os.waitpid(-pgid, os.WNOHANG)
+            except ChildProcessError:
+                pid = 0
+            if pid == 0:
+                break
+        try:
+            os.killpg(pgid, signal.SIGKILL)  # members forked since the first kill
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
+    def _trim_spares(self) -> None:
+        """Remove the spare cgroups no container took for SPARE_IDLE_S."""
+        self._trim_timer = None
+        if self.isolator is None:
+            return
+        self.isolator.trim_spares(older_than=self._loop.time() - SPARE_IDLE_S)
+        if self.isolator.spares:
+            self._trim_timer = self._loop.call_later(SPARE_IDLE_S, self._trim_spares)
 
     def _unwatch(self, proc: _Process) -> None:
         if proc.pidfd is not None:

@@ -204,6 +204,39 @@ def memory_limitation_message(limit_bytes: int | None, peak_bytes: int | None) -
     return f"Memory limit exceeded: Requested: {requested} Maximum Used: {used}"
 
 
+# A finished container's cgroups are kept as a spare for the next container with the same limits
+# (v1 only: cgroup v2 cannot rename a cgroup) when nothing of it is left: no process, no OOM kill,
+# and at most this much memory still charged to it (page cache the kernel reclaims first), so a
+# reused cgroup leaves its next task practically all of its limit.
+SPARE_MAX_CHARGED_BYTES = 1024 * 1024
+SPARE_PREFIX = "spare-"
+
+
+def memory_usage_file(version: Version) -> tuple[str, str]:
+    """(controller, file) holding what is charged to a cgroup now."""
+    return ("memory", "memory.usage_in_bytes") if version == 1 else ("", "memory.current")
+
+
+def peak_reset(version: Version) -> tuple[str, str, str] | None:
+    """(controller, file, value) that restarts a reused cgroup's peak memory figure, if any."""
+    return ("memory", "memory.max_usage_in_bytes", "0") if version == 1 else None
+
+
+def spare_reusable(version: Version, *, oom: bool, processes_left: bool, charged_bytes: int | None) -> bool:
+    """Whether a finished container's cgroups may serve the next container with the same limits.
+
+    >>> spare_reusable(1, oom=False, processes_left=False, charged_bytes=491_520)
+    True
+    >>> spare_reusable(1, oom=False, processes_left=False, charged_bytes=4 << 20)
+    False
+    >>> spare_reusable(2, oom=False, processes_left=False, charged_bytes=0)
+    False
+    """
+    if version != 1 or oom or processes_left or charged_bytes is None:
+        return False
+    return charged_bytes <= SPARE_MAX_CHARGED_BYTES
+
+
 def parse_int(text: str) -> int | None:
     text = text.strip()
     return int(text) if text.isdigit() else None

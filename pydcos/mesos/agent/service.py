@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -25,7 +26,7 @@ from pydcos.core.log import get_logger
 from pydcos.mesos import internal
 from pydcos.mesos.agent import status_updates as su
 from pydcos.mesos.agent.cgroups import CgroupIsolator
-from pydcos.mesos.agent.checkpoint import encode_ack, encode_update
+from pydcos.mesos.agent.checkpoint import ContainerRecord, encode_ack, encode_update
 from pydcos.mesos.agent.checkpoint_store import CheckpointStore, Write, write_batch
 from pydcos.mesos.agent.config import (
     MESOS_VERSION,
@@ -56,6 +57,10 @@ log = get_logger("pydcos.agent")
 # A burst of status updates is split into frames of at most this many updates, so one frame
 # stays well under the WebSocket message limits of the master.
 MAX_UPDATES_PER_FRAME = 1000
+# Threads writing one round of checkpoint lines at once, each fsyncing its own tasks' logs: the
+# disk merges flushes that wait together (about twice the rate of one thread here, measured).
+# A pool of their own, so removals of finished runs never hold them up.
+SYNC_THREADS = 4
 
 
 class Agent:
@@ -107,7 +112,12 @@ class Agent:
         self.checkpoints = CheckpointStore(config.work_dir) if config.checkpoint else None
         self._unsynced: list[Write] = []
         self._writes_in_flight = 0  # handed to the sync thread, not yet on disk
-        self._sync_lock = asyncio.Lock()
+        self._syncer: asyncio.Task[None] | None = None  # writes checkpoint lines, then sends updates
+        self._sync_pool = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="agent-checkpoint-sync")
+        # Off the updates' path, in order: container records to rewrite, finished runs to remove.
+        self._chores: list[Write | tuple[tuple[str, str], ContainerRecord]] = []
+        self._chore_worker: asyncio.Task[None] | None = None
+        self._records_pending = 0  # records handed to `rewrite_record`, not yet written
         self._syncs: set[asyncio.Task[None]] = set()
 
     # --- public surface -----------------------------------------------------------------
@@ -185,9 +195,11 @@ class Agent:
             await self._tasks.shutdown(self.config.executor_shutdown_grace_s)
         if self._outgoing or self._unsynced:  # the final updates reach the checkpoint (and master)
             self._flush()
-        for sync in list(self._syncs):
-            with contextlib.suppress(asyncio.CancelledError):
-                await sync
+        while self._syncs:  # a sync round may hand its removals to a task of their own
+            for sync in list(self._syncs):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sync
+        self._sync_pool.shutdown(wait=False)
         await self.link.close()
         if self._retry_task is not None:
             self._retry_task.cancel()
@@ -252,40 +264,89 @@ class Agent:
             else:
                 log.debug("status_update_event_ignored", reason=instruction.reason,
                           framework_id=instruction.framework_id, task_id=instruction.task_id)
+        self._schedule_flush()
+        self._retry_wake.set()
+
+    def rewrite_record(self, key: tuple[str, str], record: ContainerRecord) -> None:
+        """A checkpointed container's record changed (a kill was requested). Written in a thread,
+        ahead of the removal of its run directory (which can only come later: after its terminal
+        update), not by the event loop on the spot: a file created and one deleted per kill."""
+        self._records_pending += 1
+        self._add_chores([(key, record)])
+
+    def _schedule_flush(self) -> None:
         if (self._outgoing or self._unsynced) and not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
-        self._retry_wake.set()
 
     def _flush(self) -> None:
         """Everything forwarded during one loop turn goes out together."""
         self._flush_scheduled = False
-        outgoing, self._outgoing = self._outgoing, []
-        writes, self._unsynced = self._unsynced, []
-        if not writes and not self._sync_lock.locked():
+        if not self._unsynced and self._syncer is None:
+            outgoing, self._outgoing = self._outgoing, []
             self._send_updates(outgoing)
             return
-        # Checkpointed updates reach the disk (fsync, in a thread) before the master sees them;
-        # batches stay in order behind one lock.
-        sync = asyncio.create_task(self._sync_then_send(writes, outgoing), name="agent-checkpoint-sync")
-        self._syncs.add(sync)
-        sync.add_done_callback(self._syncs.discard)
+        # Checkpointed updates reach the disk (fsync, in a thread) before the master sees them.
+        # One writer, group commit: what arrives while it writes goes out in its next round, so a
+        # burst costs a few rounds (one fsync per log each) rather than a queue of small ones.
+        if self._syncer is None:
+            self._syncer = asyncio.create_task(self._sync_rounds(), name="agent-checkpoint-sync")
+            self._syncs.add(self._syncer)
+            self._syncer.add_done_callback(self._syncs.discard)
 
-    async def _sync_then_send(self, writes: list[Write], outgoing: list[internal.StatusUpdate]) -> None:
-        self._writes_in_flight += len(writes)
+    async def _sync_rounds(self) -> None:
         try:
-            async with self._sync_lock:
-                # Removing the directories of finished runs is housekeeping (write_batch does it
-                # after the appends anyway): this turn's updates go out without waiting for it.
+            while self._outgoing or self._unsynced:
+                outgoing, self._outgoing = self._outgoing, []
+                writes, self._unsynced = self._unsynced, []
                 appends = [w for w in writes if w.data is not None]
-                removals = [w for w in writes if w.data is None]
-                if appends:
-                    await asyncio.to_thread(write_batch, appends)
+                self._writes_in_flight += len(appends)
+                try:
+                    if appends:
+                        loop = asyncio.get_running_loop()
+                        await asyncio.gather(*(loop.run_in_executor(self._sync_pool, write_batch, part)
+                                               for part in split_by_path(appends)))
+                finally:
+                    self._writes_in_flight -= len(appends)
                 self._send_updates(outgoing)
-                if removals:
-                    await asyncio.to_thread(write_batch, removals)
+                # Removing finished runs' directories is housekeeping: no later round waits for it
+                # (nothing is written to a run once its last task's terminal update is acknowledged).
+                self._add_chores([w for w in writes if w.data is None])
         finally:
-            self._writes_in_flight -= len(writes)
+            self._syncer = None
+
+    def _add_chores(self, chores: list[Write | tuple[tuple[str, str], ContainerRecord]]) -> None:
+        if not chores:
+            return
+        self._chores.extend(chores)
+        if self._chore_worker is None:
+            self._chore_worker = asyncio.create_task(self._chore_rounds(), name="agent-checkpoint-chores")
+            self._syncs.add(self._chore_worker)
+            self._chore_worker.add_done_callback(self._syncs.discard)
+
+    async def _chore_rounds(self) -> None:
+        try:
+            while self._chores:
+                chores, self._chores = self._chores, []
+                records = sum(isinstance(c, tuple) for c in chores)
+                try:
+                    await asyncio.to_thread(self._do_chores, chores)
+                finally:
+                    self._records_pending -= records
+        finally:
+            self._chore_worker = None
+
+    def _do_chores(self, chores: list[Write | tuple[tuple[str, str], ContainerRecord]]) -> None:
+        """In a thread, in order: rewrite records (of runs still tracked), remove run directories."""
+        for chore in chores:
+            if isinstance(chore, Write):
+                write_batch([chore])
+            elif self.checkpoints is not None:
+                key, record = chore
+                try:
+                    self.checkpoints.rewrite(key, record)
+                except OSError as exc:  # the record keeps its older content: a restart sees no kill requested
+                    log.warning("checkpoint_write_failed", task_id=key[1], error=exc.strerror or str(exc))
 
     def _send_updates(self, outgoing: list[internal.StatusUpdate]) -> None:
         for i in range(0, len(outgoing), MAX_UPDATES_PER_FRAME):
@@ -379,6 +440,9 @@ class Agent:
             await tasks.run_tasks(msg.launches)
         elif isinstance(msg, internal.KillTask):
             tasks.kill_task(msg.framework_id, msg.task_id, msg.kill_policy)
+            # The link reads buffered messages without yielding: without this a burst of kills
+            # would hold back the exits it causes and the TASK_KILLED updates they produce.
+            await asyncio.sleep(0)
         elif isinstance(msg, internal.AcknowledgeUpdates):
             if self.checkpoints is not None and self.checkpoints.logs:
                 self._log_acks(msg.acks)
@@ -437,7 +501,8 @@ class Agent:
         counters = dict(self.counters)
         counters["agent/status_updates_pending"] = float(self.updates.pending_count())
         # Checkpoint lines (updates, acks) accepted but not yet written: 0 means a SIGKILL now loses none.
-        counters["agent/checkpoint_writes_pending"] = float(len(self._unsynced) + self._writes_in_flight)
+        counters["agent/checkpoint_writes_pending"] = float(
+            len(self._unsynced) + self._writes_in_flight + self._records_pending)
         counters["agent/master_connections"] = float(self.link.connections)
         counters["agent/bad_master_frames"] = float(self.link.bad_frames)
         if self._tasks is not None:
@@ -464,6 +529,25 @@ class Agent:
     @property
     def agent_user(self) -> str:
         return agent_user()
+
+
+def split_by_path(writes: list[Write], parts: int = SYNC_THREADS, min_paths: int = 8) -> list[list[Write]]:
+    """Up to `parts` lists to write at once, each file's lines in one of them and in order: each
+    log is fsynced on its own, and a few threads let the disk take those flushes together.
+
+    >>> [[w.path for w in part] for part in split_by_path([Write("a", b""), Write("b", b""), Write("a", b"")], 2, 1)]
+    [['a', 'a'], ['b']]
+    """
+    by_path: dict[str, list[Write]] = {}
+    for w in writes:
+        by_path.setdefault(w.path, []).append(w)
+    count = min(parts, max(1, len(by_path) // min_paths))
+    if count <= 1:
+        return [writes]
+    out: list[list[Write]] = [[] for _ in range(count)]
+    for i, lines in enumerate(by_path.values()):
+        out[i % count].extend(lines)
+    return out
 
 
 def _names(resources: str) -> set[str]:

@@ -11,7 +11,6 @@ agent does not know with TASK_LOST. Nothing a master sends raises here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 from collections.abc import Callable
@@ -52,7 +51,10 @@ TaskKey = tuple[str, str]  # (framework_id, task_id)
 
 
 class TaskHost(ExecutorHost, Protocol):
-    """What the task runner needs from the agent (the same as the executor runner)."""
+    """What the task runner needs from the agent: the executor runner's, and a way to rewrite a
+    checkpointed container's record in order with its status updates."""
+
+    def rewrite_record(self, key: TaskKey, record: ck.ContainerRecord) -> None: ...
 
 
 def grace_seconds(*policies: KillPolicy | None, default: float) -> float:
@@ -282,8 +284,7 @@ class TaskRunner:
             record = self._records.get(cid)
             if record is not None and self.checkpoints is not None and not record.kill_requested:
                 record = self._records[cid] = msgspec.structs.replace(record, kill_requested=True)
-                with contextlib.suppress(OSError):
-                    self.checkpoints.rewrite((framework_id, task_id), record)
+                self._agent.rewrite_record((framework_id, task_id), record)  # off the loop, in order
             self._containers.kill(cid, grace)
             return
         if self.executors.kill_task(framework_id, task_id, policy):

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import doctest
+from typing import Literal
+
+from pydcos.mesos.agent import isolation
 from pydcos.mesos.agent.isolation import (
     MB,
+    SPARE_MAX_CHARGED_BYTES,
     Layout,
     Limits,
     choose_layout,
     limit_writes,
     limits_for,
     memory_limitation_message,
+    memory_usage_file,
     oom_killed,
+    peak_reset,
+    spare_reusable,
     v2_cpu_weight,
 )
 from pydcos.mesos.resources import Resources
@@ -66,3 +74,27 @@ def test_oom_detection() -> None:
     assert oom_killed(2, {"memory.events": "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n"})
     assert not oom_killed(2, {})
     assert memory_limitation_message(32 * MB, None) == "Memory limit exceeded: Requested: 32MB Maximum Used: unknown"
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(isolation).failed == 0
+
+
+def test_a_finished_container_is_a_spare_only_when_nothing_of_it_is_left() -> None:
+    def reusable(version: Literal[1, 2] = 1, oom: bool = False, left: bool = False,
+                 charged: int | None = 480 * 1024) -> bool:
+        return spare_reusable(version, oom=oom, processes_left=left, charged_bytes=charged)
+
+    assert reusable()
+    assert not reusable(oom=True)
+    assert not reusable(left=True)
+    assert not reusable(charged=SPARE_MAX_CHARGED_BYTES + 1)
+    assert not reusable(charged=None)
+    assert not reusable(version=2)  # v2 cannot rename a cgroup
+
+
+def test_what_a_reused_cgroup_reads_and_resets() -> None:
+    assert memory_usage_file(1) == ("memory", "memory.usage_in_bytes")
+    assert memory_usage_file(2) == ("", "memory.current")
+    assert peak_reset(1) == ("memory", "memory.max_usage_in_bytes", "0")
+    assert peak_reset(2) is None

@@ -26,6 +26,8 @@ def intersect(a: Resources, b: Resources) -> Resources:
     >>> intersect(Resources.parse("cpus:4;ports:[1-10]"), Resources.parse("cpus:1;ports:[5-20]")).render()
     'cpus:1;ports:[5-10]'
     """
+    if a.contains(b):  # the usual case (what a task held is given back), without two subtractions
+        return b
     return a - (a - b)
 
 
