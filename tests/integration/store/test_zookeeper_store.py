@@ -11,22 +11,10 @@ import pytest
 
 from pydcos.store import StoreUnavailable, VersionConflict
 from pydcos.store.zookeeper import ZooKeeperStore, key_of, znode_of
-from pydcos.testing.zookeeper import ZooKeeperServer
 
 # The contract every back end passes, run here with the `store` fixture below.
-from tests.unit.store.test_store_contract import (  # noqa: F401
-    test_any_version_overwrites,
-    test_binary_values_round_trip,
-    test_cancelled_write_then_close_is_safe,
-    test_create_of_existing_key_conflicts,
-    test_create_then_update_with_version,
-    test_delete,
-    test_list_by_prefix_is_sorted_and_exact,
-    test_missing_key_is_none,
-    test_put_many_writes_and_deletes_in_order,
-    test_stale_write_is_rejected,
-    test_update_of_missing_key_conflicts,
-)
+from pydcos.testing.store_contract import *  # noqa: F403
+from pydcos.testing.zookeeper import ZooKeeperServer
 
 _roots = itertools.count()
 
