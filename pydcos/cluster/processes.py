@@ -125,7 +125,7 @@ def spawn(spec: DaemonSpec, *, env: Mapping[str, str], die_with_parent: bool) ->
             env=dict(env),
             cwd=spec.work_dir,
             start_new_session=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,
+            preexec_fn=set_parent_death_signal if die_with_parent else None,
         )
 
 
@@ -133,7 +133,7 @@ def spawn(spec: DaemonSpec, *, env: Mapping[str, str], die_with_parent: bool) ->
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
-def _die_with_parent() -> None:
+def set_parent_death_signal() -> None:
     """In the child: get SIGTERM when the supervisor dies, however it dies (even by SIGKILL)."""
     if _libc is not None:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

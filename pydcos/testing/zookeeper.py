@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 
+from pydcos.cluster.processes import set_parent_death_signal
+
 __all__ = ["ZooKeeperServer", "ZooKeeperNotInstalled", "find_classpath", "zookeeper_server"]
 
 JAR_DIRS = (Path("/usr/share/zookeeper"), Path("/usr/share/java"))
@@ -83,7 +85,9 @@ class ZooKeeperServer:
             self._proc = await asyncio.create_subprocess_exec(
                 java, "-Xmx256m", "-cp", classpath, MAIN_CLASS, str(cfg),
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True)
+                start_new_session=True,
+                # A test run killed before its clean-up (a timeout, ^C) must not leave a JVM behind.
+                preexec_fn=set_parent_death_signal)
         finally:
             log.close()
         try:

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import shutil
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -138,3 +143,43 @@ async def test_unreachable_server_is_unavailable() -> None:
 async def test_no_server_at_all_is_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         await ZooKeeperStore.open("127.0.0.1:1", "/x", timeout=1)
+
+
+def test_a_killed_test_run_leaves_no_zookeeper_behind() -> None:
+    # The server gets SIGTERM when the process that started it dies, even by SIGKILL.
+    script = (
+        "import asyncio, sys\n"
+        "from pydcos.testing.zookeeper import ZooKeeperServer\n"
+        "async def main():\n"
+        "    zk = ZooKeeperServer()\n"
+        "    await zk.start()\n"
+        "    print(zk._proc.pid, zk._dir, flush=True)\n"
+        "    await asyncio.sleep(3600)\n"
+        "asyncio.run(main())\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        pid_text, folder = child.stdout.readline().split()
+        jvm = int(pid_text)
+        assert _alive(jvm)
+    finally:
+        child.kill()
+        child.wait()
+    deadline = time.monotonic() + 20
+    while _alive(jvm):
+        assert time.monotonic() < deadline, "ZooKeeper outlived the process that started it"
+        time.sleep(0.05)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:  # a zombie (not yet reaped by init) is gone for our purpose
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
