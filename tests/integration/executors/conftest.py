@@ -4,67 +4,29 @@ the agent tests (protocol-level tests) or the real in-process master (end-to-end
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 
-from agent_fake_master import FakeMaster, fast_config  # noqa: E402
+from agent_fake_master import fast_config  # noqa: E402
+from agent_fixtures import agent, http, make_agent, master, work_dir  # noqa: E402
 
 from pydcos.core.waiting import wait_until  # noqa: E402
 from pydcos.mesos.agent.service import Agent  # noqa: E402
 from pydcos.mesos.master.config import MasterConfig  # noqa: E402
 from pydcos.mesos.master.service import Master  # noqa: E402
 
-
-@pytest.fixture
-def work_dir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="pydcos-executors-")
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+__all__ = ["agent", "agent_overrides", "http", "make_agent", "master", "real_agent", "real_master", "work_dir"]
 
 
 @pytest.fixture
-async def master() -> AsyncIterator[FakeMaster]:
-    m = FakeMaster()
-    await m.start()
-    yield m
-    await m.close()
-
-
-@pytest.fixture
-async def make_agent(master: FakeMaster, work_dir: str) -> AsyncIterator[Callable[..., Any]]:
-    agents: list[Agent] = []
-
-    async def make(**overrides: Any) -> Agent:
-        overrides.setdefault("executor_registration_timeout_s", 10.0)
-        overrides.setdefault("executor_heartbeat_s", 0.5)
-        agent = Agent(fast_config(master.address, work_dir, **overrides))
-        agents.append(agent)
-        await agent.start()
-        await wait_until(lambda: agent.registered.is_set(), timeout=10, what="agent registered")
-        return agent
-
-    yield make
-    for agent in agents:
-        await agent.close()
-        assert agent.state.validate() == []
-        assert agent.tasks.executors.core.records == {}
-
-
-@pytest.fixture
-async def agent(make_agent: Callable[..., Any]) -> Agent:
-    result: Agent = await make_agent()
-    return result
+def agent_overrides() -> dict[str, Any]:
+    return {"executor_registration_timeout_s": 10.0, "executor_heartbeat_s": 0.5}
 
 
 @pytest.fixture
@@ -83,9 +45,3 @@ async def real_agent(real_master: Master, work_dir: str) -> AsyncIterator[Agent]
         await wait_until(lambda: a.registered.is_set(), what="registered with the real master")
         yield a
         assert a.state.validate() == []
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session

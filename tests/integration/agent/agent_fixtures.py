@@ -1,0 +1,75 @@
+"""The fixtures agent and executor integration tests share: a work dir tasks can enter, the fake
+master, a real agent (or several) in the test's loop, and an HTTP session. A conftest imports them;
+one that wants other agent settings overrides `agent_overrides`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from agent_fake_master import FakeMaster, fast_config
+
+from pydcos.core.waiting import wait_until
+from pydcos.mesos.agent.service import Agent
+
+
+@pytest.fixture
+def work_dir() -> Iterator[str]:
+    # Not tmp_path: pytest's tmp tree is mode 0700, which a task run as another user cannot enter.
+    path = tempfile.mkdtemp(prefix="pydcos-agent-")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def master() -> AsyncIterator[FakeMaster]:
+    m = FakeMaster()
+    await m.start()
+    yield m
+    await m.close()
+
+
+@pytest.fixture
+def agent_overrides() -> dict[str, Any]:
+    """AgentConfig fields every agent of the test starts with (a test's own overrides win)."""
+    return {}
+
+
+@pytest.fixture
+async def make_agent(master: FakeMaster, work_dir: str,
+                     agent_overrides: dict[str, Any]) -> AsyncIterator[Callable[..., Any]]:
+    agents: list[Agent] = []
+    started: list[Agent] = []
+
+    async def make(**overrides: Any) -> Agent:
+        agent = Agent(fast_config(master.address, work_dir, **{**agent_overrides, **overrides}))
+        agents.append(agent)
+        await agent.start()
+        started.append(agent)
+        await wait_until(lambda: agent.registered.is_set(), timeout=10, what="agent registered")
+        return agent
+
+    yield make
+    for agent in agents:
+        await agent.close()
+        assert agent.state.validate() == []
+        if agent in started:  # one whose start failed has no task runner
+            assert agent.tasks.executors.core.records == {}
+
+
+@pytest.fixture
+async def agent(make_agent: Callable[..., Any]) -> Agent:
+    result: Agent = await make_agent()
+    return result
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
