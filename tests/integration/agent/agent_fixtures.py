@@ -1,5 +1,6 @@
 """The fixtures agent and executor integration tests share: a work dir tasks can enter, the fake
-master, a real agent (or several) in the test's loop, and an HTTP session. A conftest imports them;
+master, a real agent (or several) in the test's loop, an HTTP session, and for recovery tests a
+real master in the loop with the agent as a real process (`start_agent`). A conftest imports them;
 one that wants other agent settings overrides `agent_overrides`."""
 
 from __future__ import annotations
@@ -7,15 +8,20 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 from agent_fake_master import FakeMaster, fast_config
+from agent_process import AgentProcess
 
 from pydcos.core.waiting import wait_until
 from pydcos.mesos.agent.service import Agent
+from pydcos.mesos.master.config import MasterConfig
+from pydcos.mesos.master.service import Master
+
+StartAgent = Callable[..., Awaitable[AgentProcess]]
 
 
 @pytest.fixture
@@ -73,3 +79,28 @@ async def agent(make_agent: Callable[..., Any]) -> Agent:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+async def real_master() -> AsyncIterator[Master]:
+    config = MasterConfig(ip="127.0.0.1", port=0, allocation_interval=0.1, heartbeat_interval=1.0,
+                          agent_ping_interval=0.5, agent_unreachable_timeout=5.0)
+    async with Master(config) as master:
+        yield master
+
+
+@pytest.fixture
+async def start_agent(real_master: Master, work_dir: str) -> AsyncIterator[StartAgent]:
+    """Start the agent process on the real master with extra flags; it is stopped after the test."""
+    address = real_master.url.removeprefix("http://").rstrip("/")
+    started: list[AgentProcess] = []
+
+    async def start(*flags: str) -> AgentProcess:
+        agent = AgentProcess(address, work_dir, *flags)
+        started.append(agent)
+        await agent.start()
+        return agent
+
+    yield start
+    for agent in started:
+        await agent.stop()

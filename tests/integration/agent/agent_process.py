@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 
+import aiohttp
+from agent_fake_master import get_json
 from test_agent_process import free_port
 
 
@@ -63,3 +65,14 @@ def sandbox_pid(work_dir: str, task_id: str) -> int:
     [path] = glob.glob(f"{work_dir}/slaves/*/frameworks/*/executors/{task_id}/runs/*/pid")
     with open(path) as f:
         return int(f.read())
+
+
+async def updates_settled(http: aiohttp.ClientSession, agent: AgentProcess, pending: float) -> bool:
+    """The agent has `pending` unacknowledged updates and every checkpoint line on disk. An ack
+    still on its way to the disk when the agent is SIGKILLed makes the restarted agent send that
+    update again (at least once, as Mesos), so a test about to SIGKILL waits for both."""
+    try:
+        _, metrics = await get_json(http, f"{agent.url}/metrics/snapshot")
+    except aiohttp.ClientError:
+        return False
+    return bool(metrics["agent/status_updates_pending"] == pending and metrics["agent/checkpoint_writes_pending"] == 0)

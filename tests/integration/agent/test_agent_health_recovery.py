@@ -4,48 +4,28 @@ the task's checks resume without repeating what was reported, and still report c
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 from agent_fake_master import get_json
-from agent_process import AgentProcess
+from agent_fixtures import StartAgent
+from agent_process import updates_settled
 
 from pydcos.core.waiting import wait_until
-from pydcos.mesos.master.config import MasterConfig
 from pydcos.mesos.master.service import Master
 from pydcos.testing.scheduler_client import SchedulerClient, command_task
-
-
-@pytest.fixture
-async def real_master() -> AsyncIterator[Master]:
-    config = MasterConfig(ip="127.0.0.1", port=0, allocation_interval=0.1, heartbeat_interval=1.0,
-                          agent_ping_interval=0.5, agent_unreachable_timeout=5.0)
-    async with Master(config) as master:
-        yield master
 
 
 def healths(s: SchedulerClient, task_id: str) -> list[bool]:
     return [u["healthy"] for u in s.updates if u["task_id"]["value"] == task_id and "healthy" in u]
 
 
-async def pending_is(http: aiohttp.ClientSession, agent: AgentProcess, count: float) -> bool:
-    try:
-        _, metrics = await get_json(http, f"{agent.url}/metrics/snapshot")
-    except aiohttp.ClientError:
-        return False
-    return bool(metrics["agent/status_updates_pending"] == count)
-
-
 async def test_checks_resume_after_the_agent_restarts(
-    real_master: Master, work_dir: str, http: aiohttp.ClientSession
+    real_master: Master, work_dir: str, http: aiohttp.ClientSession, start_agent: StartAgent
 ) -> None:
-    address = real_master.url.removeprefix("http://").rstrip("/")
-    agent = AgentProcess(address, work_dir)
     down = os.path.join(work_dir, "down")
     check = {"type": "COMMAND", "command": {"value": f"test ! -e {down}"}, "delay_seconds": 0,
              "interval_seconds": 0.1, "grace_period_seconds": 0, "consecutive_failures": 1000}
-    await agent.start()
+    agent = await start_agent()
     try:
         async with SchedulerClient(real_master.url, {"user": "root", "name": "hc", "checkpoint": True}) as s:
             offer = (await s.next_event("OFFERS"))["offers"]["offers"][0]
@@ -54,11 +34,11 @@ async def test_checks_resume_after_the_agent_restarts(
             assert await s.call("ACCEPT", accept={"offer_ids": [offer["id"]], "operations": [
                 {"type": "LAUNCH", "launch": {"task_infos": [task]}}]}) == 202
             await wait_until(lambda: healths(s, "checked") == [True], timeout=15, what="healthy")
-            await wait_until(lambda: pending_is(http, agent, 0.0), timeout=10, what="updates acknowledged")
+            await wait_until(lambda: updates_settled(http, agent, 0.0), timeout=10, what="updates acknowledged")
 
             await agent.kill9()
             await agent.start()
-            await wait_until(lambda: pending_is(http, agent, 0.0), timeout=20, what="the agent back")
+            await wait_until(lambda: updates_settled(http, agent, 0.0), timeout=20, what="the agent back")
             _, state = await get_json(http, f"{agent.url}/state")
             [task_json] = state["frameworks"][0]["executors"][0]["tasks"]
             assert task_json["state"] == "TASK_RUNNING" and task_json["statuses"][-1]["healthy"] is True

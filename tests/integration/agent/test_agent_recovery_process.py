@@ -8,45 +8,15 @@ import glob
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
-import pytest
 from agent_fake_master import get_json
-from agent_process import AgentProcess, running, sandbox_pid
+from agent_fixtures import StartAgent
+from agent_process import running, sandbox_pid, updates_settled
 
 from pydcos.core.waiting import wait_until
-from pydcos.mesos.master.config import MasterConfig
 from pydcos.mesos.master.service import Master
 from pydcos.testing.scheduler_client import SchedulerClient, command_task
-
-
-@pytest.fixture
-async def real_master() -> AsyncIterator[Master]:
-    config = MasterConfig(ip="127.0.0.1", port=0, allocation_interval=0.1, heartbeat_interval=1.0,
-                          agent_ping_interval=0.5, agent_unreachable_timeout=5.0)
-    async with Master(config) as master:
-        yield master
-
-
-StartAgent = Callable[..., Awaitable[AgentProcess]]
-
-
-@pytest.fixture
-async def start_agent(real_master: Master, work_dir: str) -> AsyncIterator[StartAgent]:
-    """Start the agent process on the real master with extra flags; it is stopped after the test."""
-    address = real_master.url.removeprefix("http://").rstrip("/")
-    started: list[AgentProcess] = []
-
-    async def start(*flags: str) -> AgentProcess:
-        agent = AgentProcess(address, work_dir, *flags)
-        started.append(agent)
-        await agent.start()
-        return agent
-
-    yield start
-    for agent in started:
-        await agent.stop()
 
 
 async def launch(scheduler: SchedulerClient, tasks: list[tuple[str, str]]) -> str:
@@ -63,16 +33,6 @@ def states(scheduler: SchedulerClient, task_id: str) -> list[str]:
     return [u["state"] for u in scheduler.updates if u["task_id"]["value"] == task_id]
 
 
-async def pending_is(http: aiohttp.ClientSession, agent: AgentProcess, count: float) -> bool:
-    try:
-        _, metrics = await get_json(http, f"{agent.url}/metrics/snapshot")
-    except aiohttp.ClientError:
-        return False
-    # The acknowledgements must also be in the checkpoint: one still on its way to the disk when the
-    # agent is SIGKILLed makes the restarted agent send that update again (at least once, as Mesos).
-    return bool(metrics["agent/status_updates_pending"] == count and metrics["agent/checkpoint_writes_pending"] == 0)
-
-
 async def test_checkpointed_tasks_survive_a_sigkilled_agent(
     real_master: Master, work_dir: str, http: aiohttp.ClientSession, start_agent: StartAgent
 ) -> None:
@@ -87,7 +47,7 @@ async def test_checkpointed_tasks_survive_a_sigkilled_agent(
         for tid in ("sleeper", "fails", "finishes"):
             await s.wait_update(tid, {"TASK_RUNNING"})
         await wait_until(lambda: len(s.updates) == 3, what="three updates")
-        await wait_until(lambda: pending_is(http, agent, 0.0), timeout=10, what="RUNNING acknowledged")
+        await wait_until(lambda: updates_settled(http, agent, 0.0), timeout=10, what="RUNNING acknowledged")
         await wait_until(lambda: glob.glob(f"{work_dir}/slaves/*/frameworks/*/executors/sleeper/runs/*/pid"),
                          what="pid written")
         pid = sandbox_pid(work_dir, "sleeper")
@@ -116,7 +76,7 @@ async def test_checkpointed_tasks_survive_a_sigkilled_agent(
         assert {t["id"]: t["state"] for t in mfw["tasks"]}["sleeper"] == "TASK_RUNNING"
 
         # The updates of this incarnation stay unacknowledged across a second SIGKILL.
-        await wait_until(lambda: pending_is(http, agent, 0.0), timeout=10, what="finals acknowledged")
+        await wait_until(lambda: updates_settled(http, agent, 0.0), timeout=10, what="finals acknowledged")
         s.auto_ack = False
         assert await s.call("KILL", kill={"task_id": {"value": "sleeper"}, "agent_id": {"value": agent_id}}) == 202
         killed = await s.wait_update("sleeper", {"TASK_KILLED", "TASK_FAILED"})
@@ -124,14 +84,14 @@ async def test_checkpointed_tasks_survive_a_sigkilled_agent(
         assert not running(pid)
         await agent.kill9()
         await agent.start()
-        await wait_until(lambda: pending_is(http, agent, 1.0), timeout=20, what="kill update recovered")
+        await wait_until(lambda: updates_settled(http, agent, 1.0), timeout=20, what="kill update recovered")
         await wait_until(lambda: states(s, "sleeper").count("TASK_KILLED") >= 2, timeout=10,
                          what="the unacknowledged TASK_KILLED sent again")
         again = [u for u in s.updates if u["task_id"]["value"] == "sleeper" and u["state"] == "TASK_KILLED"]
         assert {u["uuid"] for u in again} == {killed["uuid"]}
         assert await s.call("ACKNOWLEDGE", acknowledge={
             "agent_id": {"value": agent_id}, "task_id": {"value": "sleeper"}, "uuid": killed["uuid"]}) == 202
-        await wait_until(lambda: pending_is(http, agent, 0.0), timeout=10, what="acknowledged")
+        await wait_until(lambda: updates_settled(http, agent, 0.0), timeout=10, what="acknowledged")
         await wait_until(lambda: not glob.glob(f"{work_dir}/meta/slaves/*/frameworks/*/executors/*/runs/*"),
                          what="finished checkpoints removed")
 
@@ -214,7 +174,7 @@ async def test_a_checkpointing_custom_executor_is_reattached_and_resubscribes(
             {"type": "LAUNCH", "launch": {"task_infos": infos}}]}) == 202
         for tid in ("e-fails", "e-runs"):
             await s.wait_update(tid, {"TASK_RUNNING"}, timeout=20)
-        await wait_until(lambda: pending_is(http, agent, 0.0), timeout=10, what="RUNNING acknowledged")
+        await wait_until(lambda: updates_settled(http, agent, 0.0), timeout=10, what="RUNNING acknowledged")
 
         await agent.kill9()
         os.close(os.open(gate, os.O_CREAT | os.O_WRONLY, 0o644))

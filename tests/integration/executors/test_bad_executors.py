@@ -123,7 +123,9 @@ async def test_environment_sandbox_and_process_group(agent: Agent, master: FakeM
     await master.send(run(executor_task("t1", executor_info(script)), fw=fw))
     await wait_until(lambda: agent.tasks.executors.pid(*KEY), what="executor started")
     directory = Path(agent.state.executor(*KEY).directory)  # type: ignore[union-attr]
-    await wait_until(lambda: (directory / "me.txt").exists(), what="the executor wrote its files")
+    # `>` creates the file before echo's single write fills it: wait for the content, not the name.
+    me_txt = directory / "me.txt"
+    await wait_until(lambda: me_txt.exists() and me_txt.read_text().endswith("\n"), what="the executor wrote its files")
     env = dict(line.split("=", 1) for line in (directory / "env.txt").read_text().splitlines() if "=" in line)
     assert env["MESOS_AGENT_ENDPOINT"] == f"127.0.0.1:{agent.port}"
     assert env["MESOS_FRAMEWORK_ID"] == FRAMEWORK_ID and env["MESOS_EXECUTOR_ID"] == "ex1"
