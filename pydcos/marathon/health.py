@@ -88,27 +88,18 @@ def ensure_results(instance: Instance, app: AppDefinition) -> None:
 def record(result: HealthResult, hc: HealthCheck, *, ok: bool, cause: str, now: float,
            started_at: float | None) -> Outcome:
     """Fold one probe result into `result`."""
-    was = result.alive
-    if ok:
-        result.alive = True
-        result.consecutive_failures = 0
-        result.last_success = now
-        if result.first_success is None:
-            result.first_success = now
-        return Outcome(changed=not was, failed=False, kill=False)
-    in_grace = result.first_success is None and (started_at is None or now - started_at < hc.grace_period_seconds)
-    if in_grace:
-        return Outcome(changed=False, failed=False, kill=False)
-    result.alive = False
-    result.consecutive_failures += 1
-    result.last_failure = now
-    result.last_failure_cause = cause
-    kill = 0 < hc.max_consecutive_failures <= result.consecutive_failures
-    return Outcome(changed=was, failed=True, kill=kill)
+    if not ok:
+        in_grace = result.first_success is None and (started_at is None or now - started_at < hc.grace_period_seconds)
+        if in_grace:
+            return Outcome(changed=False, failed=False, kill=False)
+    outcome = record_reported(result, ok=ok, cause=cause, now=now)
+    kill = not ok and 0 < hc.max_consecutive_failures <= result.consecutive_failures
+    return Outcome(changed=outcome.changed, failed=outcome.failed, kill=kill)
 
 
 def record_reported(result: HealthResult, *, ok: bool, cause: str, now: float) -> Outcome:
-    """Fold in a result the agent reported: already past the grace period, and never a kill here."""
+    """Fold in a result past any grace period; deciding a kill is the caller's (the agent's for
+    the checks it runs)."""
     was = result.alive
     if ok:
         result.alive = True

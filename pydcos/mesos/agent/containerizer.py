@@ -343,13 +343,7 @@ class Containerizer:
 
     def _reap_group(self, pgid: int) -> bool:
         """Reap what of the group has died and SIGKILL what is left; True once it is empty."""
-        while True:
-            try:
-                pid, _ = os.waitpid(-pgid, os.WNOHANG)
-            except ChildProcessError:
-                pid = 0
-            if pid == 0:
-                break
+        reap_dead_members(pgid)
         try:
             os.killpg(pgid, signal.SIGKILL)  # members forked since the first kill
         except ProcessLookupError:
@@ -403,6 +397,17 @@ class Containerizer:
         _signal_group(pgid, signal.SIGKILL)
         if self.isolator is not None:
             self.isolator.kill_all(container_id)
+
+
+def reap_dead_members(pgid: int) -> None:
+    """Reap every member of process group `pgid` that has died (ours as parent or subreaper)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-pgid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _wrapped_returncode(exit_file: str, wrapper_returncode: int | None) -> int | None:

@@ -74,11 +74,12 @@ def task_environment(task: TaskInfo, ctx: TaskContext) -> dict[str, str]:
     """The base environment with the task's own variables over it (secrets are not supported
     and skipped). Names with `=` or NUL and values with NUL cannot be passed and are skipped."""
     env = base_environment(task, ctx)
-    _overlay(env, task.command)
+    overlay_command_environment(env, task.command)
     return env
 
 
-def _overlay(env: dict[str, str], command: CommandInfo | None) -> None:
+def overlay_command_environment(env: dict[str, str], command: CommandInfo | None) -> None:
+    """Put the command's own VALUE variables over `env`, skipping names no process could hold."""
     if command is None or command.environment is None:
         return
     for var in command.environment.variables:
@@ -157,5 +158,5 @@ def executor_environment(command: CommandInfo | None, ctx: ExecutorContext) -> d
         # The C++ executor library exits at start without these when checkpointing.
         env["MESOS_RECOVERY_TIMEOUT"] = format_duration(ctx.recovery_timeout_s)
         env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = format_duration(ctx.subscription_backoff_max_s)
-    _overlay(env, command)
+    overlay_command_environment(env, command)
     return env

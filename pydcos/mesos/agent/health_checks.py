@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from pydcos.mesos.agent.environment import overlay_command_environment
 from pydcos.mesos.agent.errors import InvalidTask
 from pydcos.mesos.v1.messages import CommandInfo, TaskStatus
 
@@ -189,13 +190,7 @@ def check_environment(task_env: dict[str, str], command: CommandInfo) -> dict[st
     {'A': '2', 'B': '1'}
     """
     env = dict(task_env)
-    if command.environment is not None:
-        for var in command.environment.variables:
-            if var.type not in (None, "VALUE"):
-                continue
-            if not var.name or "=" in var.name or "\0" in var.name or "\0" in var.value:
-                continue
-            env[var.name] = var.value
+    overlay_command_environment(env, command)
     return env
 
 

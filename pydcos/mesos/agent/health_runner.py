@@ -34,7 +34,7 @@ from pydcos.core.log import get_logger
 from pydcos.mesos.agent import checkpoint as ck
 from pydcos.mesos.agent.cgroups import CgroupIsolator
 from pydcos.mesos.agent.config import AgentConfig
-from pydcos.mesos.agent.containerizer import lookup_user
+from pydcos.mesos.agent.containerizer import lookup_user, reap_dead_members
 from pydcos.mesos.agent.environment import TaskContext, task_environment
 from pydcos.mesos.agent.errors import InvalidTask, LaunchFailed
 from pydcos.mesos.agent.executor_runner import ExecutorHost
@@ -378,13 +378,7 @@ class HealthChecks:
         loop = asyncio.get_running_loop()
         now = loop.time()
         for pgid, give_up_at in list(self._groups_to_reap.items()):
-            while True:
-                try:
-                    pid, _ = os.waitpid(-pgid, os.WNOHANG)
-                except ChildProcessError:
-                    pid = 0
-                if pid == 0:
-                    break
+            reap_dead_members(pgid)
             try:
                 os.killpg(pgid, 0)
             except (ProcessLookupError, PermissionError):
