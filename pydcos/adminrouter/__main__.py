@@ -12,7 +12,7 @@ from pydcos.adminrouter.config import RouterConfig
 from pydcos.adminrouter.errors import RouterConfigError
 from pydcos.adminrouter.service import AdminRouter
 from pydcos.core.log import setup_logging
-from pydcos.core.service import run_loop, stop_on_signals
+from pydcos.core.service import run_loop, serve_until_signalled
 
 
 def _list(text: str) -> tuple[str, ...]:
@@ -62,9 +62,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[RouterConfig, str]:
 
 
 async def serve(config: RouterConfig) -> None:
-    stop = stop_on_signals()
-    async with AdminRouter(config):
-        await stop.wait()
+    await serve_until_signalled(AdminRouter(config))
 
 
 def main(argv: list[str] | None = None) -> None:

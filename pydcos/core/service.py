@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -27,3 +28,10 @@ def stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+async def serve_until_signalled(daemon: AbstractAsyncContextManager[Any]) -> None:
+    """Start `daemon`, run until SIGTERM or SIGINT, then close it: a daemon's whole `serve`."""
+    stop = stop_on_signals()
+    async with daemon:
+        await stop.wait()

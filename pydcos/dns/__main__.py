@@ -6,7 +6,7 @@ import argparse
 import contextlib
 
 from pydcos.core.log import setup_logging
-from pydcos.core.service import run_loop, stop_on_signals
+from pydcos.core.service import run_loop, serve_until_signalled
 from pydcos.dns.config import DnsConfig
 from pydcos.dns.service import DnsServer
 
@@ -52,9 +52,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[DnsConfig, str]:
 
 
 async def serve(config: DnsConfig) -> None:
-    stop = stop_on_signals()
-    async with DnsServer(config):
-        await stop.wait()
+    await serve_until_signalled(DnsServer(config))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,7 +11,7 @@ import contextlib
 from dataclasses import replace
 
 from pydcos.core.log import setup_logging
-from pydcos.core.service import run_loop, stop_on_signals
+from pydcos.core.service import run_loop, serve_until_signalled
 from pydcos.marathon.config import MarathonConfig
 from pydcos.marathon.service import Marathon
 from pydcos.mesos.detector import parse_zk_url
@@ -58,9 +58,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[MarathonConfig, str]:
 
 
 async def serve(config: MarathonConfig) -> None:
-    stop = stop_on_signals()
-    async with Marathon(config):
-        await stop.wait()
+    await serve_until_signalled(Marathon(config))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from collections.abc import Sequence
 
 from pydcos.core.log import get_logger, setup_logging
+from pydcos.core.service import stop_on_signals
 from pydcos.mesos.agent.config import AgentConfig, parse_attributes
 from pydcos.mesos.agent.errors import IsolationError
 from pydcos.mesos.agent.service import Agent
@@ -117,10 +117,7 @@ def config_from_args(args: argparse.Namespace) -> AgentConfig:
 
 
 async def serve(config: AgentConfig) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     agent = Agent(config)
     await agent.start()
     try:

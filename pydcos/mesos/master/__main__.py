@@ -6,11 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import signal
 import sys
 
 from pydcos.core.log import setup_logging
-from pydcos.core.service import run_loop
+from pydcos.core.service import run_loop, stop_on_signals
 from pydcos.mesos.master.config import MasterConfig
 from pydcos.mesos.master.service import Master
 
@@ -54,10 +53,7 @@ GC_THRESHOLD = 50_000
 
 async def serve(config: MasterConfig) -> int:
     """Run until SIGTERM/SIGINT (exit 0) or until the registry cannot be written (exit 1)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with Master(config) as master:
         stopped = asyncio.ensure_future(stop.wait())
         failed = asyncio.ensure_future(master.failed.wait())
