@@ -12,6 +12,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from clients.marathon_e2e import MarathonCurl, marathon_of, require_client_venv
 
 from pydcos.testing.cluster import LocalCluster, run_local_cluster
 
@@ -38,3 +39,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         cluster = getattr(item, "funcargs", {}).get("local_cluster")
         if isinstance(cluster, LocalCluster):
             report.sections.append(("daemon logs (local_cluster)", cluster.log_tails()))
+
+
+@pytest.fixture
+def marathon(local_cluster: LocalCluster) -> MarathonCurl:
+    """curl against the shared cluster's Marathon (a test module may override it)."""
+    require_client_venv()
+    return marathon_of(local_cluster)
+
+
+@pytest.fixture
+def app_ids(marathon: MarathonCurl) -> Iterator[list[str]]:
+    """Ids a test creates; each is deleted afterwards, whatever happened."""
+    ids: list[str] = []
+    yield ids
+    for app_id in ids:
+        marathon.remove_app(app_id)

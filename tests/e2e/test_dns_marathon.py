@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from clients.marathon_e2e import (
     Dig,
     MarathonCurl,
@@ -14,7 +13,6 @@ from clients.marathon_e2e import (
     dig,
     dns_server_of,
     kill_task_by_hand,
-    marathon_of,
     wait_dig,
 )
 
@@ -25,11 +23,6 @@ APP = "e2e-dns"
 NAME = f"{APP}.marathon.mesos"
 # How long after Marathon reports a task RUNNING (or gone) the names may take to follow.
 FRESH_S = 1.0
-
-
-@pytest.fixture
-def marathon(local_cluster: LocalCluster) -> MarathonCurl:
-    return marathon_of(local_cluster)
 
 
 def srv(answer: Dig) -> set[tuple[int, str]]:

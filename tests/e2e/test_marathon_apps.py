@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from clients.marathon_e2e import (
     EventStream,
     MarathonCurl,
     curl,
     kill_task_by_hand,
-    marathon_of,
     marathon_python,
     marathon_python_raw,
     master_completed,
     master_running,
     master_tasks,
-    require_client_venv,
     task_pids,
 )
 
@@ -33,21 +29,6 @@ from pydcos.testing.cluster import LocalCluster
 SLEEPER = {"cmd": "sleep 3600", "cpus": 0.05, "mem": 16}
 # Binds the agent's address only: other clusters on this machine use the same host port ranges.
 HTTP_SERVER = "python3 -m http.server --bind $HOST $PORT0"
-
-
-@pytest.fixture
-def marathon(local_cluster: LocalCluster) -> MarathonCurl:
-    require_client_venv()
-    return marathon_of(local_cluster)
-
-
-@pytest.fixture
-def app_ids(marathon: MarathonCurl) -> Iterator[list[str]]:
-    """Ids a test creates; each is deleted afterwards, whatever happened."""
-    ids: list[str] = []
-    yield ids
-    for app_id in ids:
-        marathon.remove_app(app_id)
 
 
 def test_app_lifecycle_with_marathon_python_and_curl(local_cluster: LocalCluster, marathon: MarathonCurl,

@@ -10,10 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from clients.marathon_e2e import MarathonCurl, marathon_of, marathon_python, require_client_venv
+from clients.marathon_e2e import MarathonCurl, marathon_python
 
 from pydcos.core.waiting import wait_until_sync
-from pydcos.testing.cluster import LocalCluster
 
 
 class Receiver:
@@ -56,12 +55,6 @@ def receiver() -> Iterator[Receiver]:
     r.server.shutdown()
     r.server.server_close()
     r.thread.join(timeout=5)
-
-
-@pytest.fixture
-def marathon(local_cluster: LocalCluster) -> MarathonCurl:
-    require_client_venv()
-    return marathon_of(local_cluster)
 
 
 def test_deployment_events_reach_a_subscribed_callback(marathon: MarathonCurl, receiver: Receiver) -> None:

@@ -14,26 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from clients.marathon_e2e import EventStream, MarathonCurl, marathon_of, master_completed, master_tasks
+from clients.marathon_e2e import EventStream, MarathonCurl, master_completed, master_tasks
 
 from pydcos.core.waiting import wait_until_sync
 from pydcos.testing.cluster import LocalCluster
 
 SLEEPER = {"cmd": "sleep 3600", "cpus": 0.05, "mem": 16}
 FAST = {"gracePeriodSeconds": 30, "intervalSeconds": 0.5, "timeoutSeconds": 5}
-
-
-@pytest.fixture
-def marathon(local_cluster: LocalCluster) -> MarathonCurl:
-    return marathon_of(local_cluster)
-
-
-@pytest.fixture
-def app_ids(marathon: MarathonCurl) -> Iterator[list[str]]:
-    ids: list[str] = []
-    yield ids
-    for app_id in ids:
-        marathon.remove_app(app_id)
 
 
 @pytest.fixture
