@@ -240,6 +240,16 @@ class CgroupIsolator:
                     log.warning("cgroup_thread_move_back_failed", controller=controller,
                                 error=exc.strerror or str(exc))
 
+    def spawn_moves(self, container_id: str) -> tuple[list[str], list[str]]:
+        """For a spawn by the task launcher (v1): the `tasks` files its thread writes "0" to
+        before the spawn (the container's) and after it (its home: the agent's, where it was born)."""
+        paths = self._paths.get(container_id)
+        if not self.spawn_inside or not paths:
+            return [], []
+        enter = [os.path.join(path, "tasks") for path in paths.values()]
+        leave = [os.path.join(self.layout.mounts[c], self.layout.own[c].lstrip("/"), "tasks") for c in paths]
+        return enter, leave
+
     def _home_fd(self, controller: str) -> int:
         """The agent's own `tasks` file in a hierarchy, opened once: every launch writes to it."""
         fd = self._home_fds.get(controller)

@@ -157,9 +157,9 @@ def exit_returncode(code: int) -> int:
     return -(code - 128) if 128 < code < 128 + 65 else code
 
 
-def decide(record: ContainerRecord, replayed: Replayed, *, alive: bool, exit_code: int | None) -> Decision:
-    """`alive`: the recorded pid runs with the recorded start time; `exit_code`: the wrapper's
-    exit file, if written."""
+def decide(record: ContainerRecord, replayed: Replayed, *, alive: bool, returncode: int | None) -> Decision:
+    """`alive`: the task's process runs; `returncode` (negative: killed by that signal): how it
+    ended, when known (from the task launcher, or an older agent's wrapper file)."""
     if replayed.terminal:
         return Done()
     if record.pid is not None and alive:
@@ -167,8 +167,8 @@ def decide(record: ContainerRecord, replayed: Replayed, *, alive: bool, exit_cod
     if record.pid is None:
         return Ended("TASK_FAILED", "Task was not started before the agent went down",
                      "REASON_CONTAINER_LAUNCH_FAILED")
-    if exit_code is not None:
-        state, message, reason = exit_outcome(exit_returncode(exit_code), killed=record.kill_requested)
+    if returncode is not None:
+        state, message, reason = exit_outcome(returncode, killed=record.kill_requested)
         return Ended(state, message, reason)
     if record.kill_requested:
         return Ended("TASK_KILLED", "Command terminated while the agent was down", None)

@@ -37,10 +37,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 from pydcos.core.log import get_logger
+from pydcos.mesos.agent import launcher_protocol as lp
 from pydcos.mesos.agent.cgroups import SPARE_IDLE_S, CgroupIsolator
 from pydcos.mesos.agent.checkpoint import exit_returncode
 from pydcos.mesos.agent.errors import LaunchFailed
 from pydcos.mesos.agent.isolation import Limits
+from pydcos.mesos.agent.launcher_client import LauncherClient
 from pydcos.mesos.agent.sandbox_dirs import SANDBOX_DIR_MODE, SandboxDirs
 from pydcos.mesos.agent.task_launch import LaunchSpec
 
@@ -108,8 +110,9 @@ class _Process:
     popen: subprocess.Popen[bytes] | None  # None: adopted from a previous run (not our child)
     pgid: int
     pidfd: int | None
-    exit_file: str | None = None  # where a checkpointed task's wrapper writes its exit status
+    exit_file: str | None = None  # where an older agent's checkpoint wrapper writes the exit status
     kill_requested: bool = False
+    launched: bool = False  # a child of the task launcher: its exit comes from there
     kill_timer: asyncio.TimerHandle | None = None
     poll_timer: asyncio.TimerHandle | None = None
 
@@ -143,6 +146,67 @@ class Containerizer:
         self._reap_timer: asyncio.TimerHandle | None = None
         self._trim_timer: asyncio.TimerHandle | None = None
         self._sandboxes = SandboxDirs()
+        self.launcher: LauncherClient | None = None
+        self._by_pid: dict[int, str] = {}  # launched tasks' pids -> container ids
+        self._unclaimed: dict[int, lp.Exit] = {}  # exits of launched pids nobody adopted yet
+        self._releasable: list[int] = []  # exits handled here, to release once on disk
+
+    # --- the task launcher (durable tasks) -------------------------------------------------------
+
+    def use_launcher(self, work_dir: str) -> lp.Hello:
+        """Start durable tasks through this work directory's launcher (found or started); returns
+        what it holds from a previous run: running tasks and unreleased exits. Raises LaunchFailed."""
+        self.launcher = LauncherClient(work_dir, self._loop, on_exits=self._launcher_exits,
+                                       on_lost=self._launcher_lost)
+        hello = self.launcher.connect()
+        self._unclaimed.update((e.pid, e) for e in hello.exits)
+        return hello
+
+    def take_releasable(self) -> list[int]:
+        """The exits handled since the last call (their status updates are queued by now)."""
+        out, self._releasable = self._releasable, []
+        return out
+
+    def release(self, pids: list[int]) -> None:
+        """Their status updates are on disk: the launcher may forget these exits."""
+        if self.launcher is not None:
+            self.launcher.release(pids)
+
+    def launched_exit(self, pid: int) -> lp.Exit | None:
+        """How a launched task ended while no agent listened (claimed: released once on disk)."""
+        ended = self._unclaimed.pop(pid, None)
+        if ended is not None:
+            self._releasable.append(pid)
+        return ended
+
+    def release_unclaimed(self) -> None:
+        """After recovery: exits of tasks nobody knows any more are dropped."""
+        self.release(list(self._unclaimed))
+        self._unclaimed.clear()
+
+    def _launcher_exits(self, exits: list[lp.Exit]) -> None:
+        for e in exits:
+            container_id = self._by_pid.pop(e.pid, None)
+            if container_id is None:
+                self._unclaimed[e.pid] = e
+                continue
+            self._exited(container_id, e)
+
+    def _launcher_lost(self) -> None:
+        """Watch what the launcher started as any adopted process: by pidfd, status unknown
+        (unless it became our child: we are its subreaper)."""
+        for container_id in list(self._by_pid.values()):
+            proc = self._procs.get(container_id)
+            if proc is None:
+                continue
+            proc.launched = False
+            try:
+                proc.pidfd = os.pidfd_open(proc.pgid)
+            except (OSError, AttributeError):
+                self._loop.call_soon(self._exited, container_id)
+                continue
+            self._loop.add_reader(proc.pidfd, self._exited, container_id)
+        self._by_pid.clear()
 
     def __len__(self) -> int:
         return len(self._procs)
@@ -156,9 +220,15 @@ class Containerizer:
 
     def close(self) -> None:
         """Forget the processes without killing them (call `kill` first to stop them)."""
+        left = len(self._procs)
         for proc in list(self._procs.values()):
             self._unwatch(proc)
         self._procs.clear()
+        self._by_pid.clear()
+        if self.launcher is not None:  # what ended was handed on by now (the agent flushed first)
+            self.release(self.take_releasable() + list(self._unclaimed))
+            self.launcher.close(wait_s=0.0 if left else 5.0)
+            self.launcher = None
         self._reap_groups()
         if self.isolator is not None:
             for container_id in list(self._cgroups_to_destroy):
@@ -177,8 +247,9 @@ class Containerizer:
 
     # --- start --------------------------------------------------------------------------
 
-    def launch(self, container_id: str, spec: LaunchSpec, *, exit_file: str | None = None) -> int:
-        """Create the sandbox and start the task; returns its pid. Raises LaunchFailed."""
+    def launch(self, container_id: str, spec: LaunchSpec, *, durable: bool = False) -> int:
+        """Create the sandbox and start the task; returns its pid. Raises LaunchFailed.
+        `durable`: started by the task launcher, so it and its exit status outlive the agent."""
         user = lookup_user(spec.user) if spec.user else None
         if user is not None and not self._is_root:
             raise LaunchFailed(f"Failed to launch task as user '{user.name}': the agent is not root")
@@ -195,6 +266,12 @@ class Containerizer:
             if user is not None:
                 for target in (spec.sandbox, out_fd, err_fd):
                     os.chown(target, user.uid, user.gid)
+            if durable and self.launcher is not None:
+                pid = self._spawn_launched(container_id, spec, user, out_fd, err_fd, isolated)
+                started = True
+                self._by_pid[pid] = container_id
+                self._procs[container_id] = _Process(container_id, None, pgid=pid, pidfd=None, launched=True)
+                return pid
             with self.isolator.spawning(container_id) if isolated and self.isolator else nullcontext():
                 popen = subprocess.Popen(
                     spec.argv,
@@ -228,13 +305,46 @@ class Containerizer:
             except OSError as exc:
                 log.warning("cgroup_attach_failed", container_id=container_id, pid=popen.pid,
                             error=exc.strerror or str(exc))
-        self._watch(container_id, popen, exit_file)
+        self._watch(container_id, popen)
         return popen.pid
 
-    def adopt(self, container_id: str, pid: int, *, exit_file: str | None, kill_requested: bool = False,
+    def _spawn_launched(self, container_id: str, spec: LaunchSpec, user: UserIds | None, out_fd: int,
+                        err_fd: int, isolated: bool) -> int:
+        assert self.launcher is not None
+        enter: list[str] = []
+        leave: list[str] = []
+        if isolated and self.isolator is not None:
+            enter, leave = self.isolator.spawn_moves(container_id)
+        msg = lp.Spawn(0, spec.executable, list(spec.argv), spec.sandbox, dict(spec.env),
+                       uid=user.uid if user else None, gid=user.gid if user else None,
+                       groups=list(user.groups) if user else None, enter=enter, leave=leave)
+        pid = self.launcher.spawn(msg, out_fd, err_fd)
+        if isolated and self.isolator is not None:
+            try:
+                self.isolator.attach(container_id, pid)
+            except OSError as exc:
+                log.warning("cgroup_attach_failed", container_id=container_id, pid=pid,
+                            error=exc.strerror or str(exc))
+        return pid
+
+    def adopt(self, container_id: str, pid: int, *, exit_file: str | None = None, kill_requested: bool = False,
               limits: Limits | None = None) -> bool:
-        """Watch a process group left running by a previous run of the agent (its leader is the
-        checkpoint wrapper, which writes `exit_file`). False when it is gone already."""
+        """Watch a process group left running by a previous run of the agent: a child of the
+        task launcher, or else any process (an older agent's checkpoint wrapper writes
+        `exit_file`). False when it is gone already."""
+        launcher = self.launcher
+        hello = launcher.hello if launcher is not None else None
+        if hello is not None and (pid in self._unclaimed or any(c.pid == pid for c in hello.running)):
+            if self.isolator is not None and limits is not None:
+                self.isolator.adopt(container_id, limits)
+            self._procs[container_id] = _Process(container_id, None, pgid=pid, pidfd=None,
+                                                 kill_requested=kill_requested, launched=True)
+            ended = self._unclaimed.pop(pid, None)
+            if ended is not None:  # it ended between the launcher's hello and now
+                self._loop.call_soon(self._exited, container_id, ended)
+            else:
+                self._by_pid[pid] = container_id
+            return True
         try:
             pidfd = os.pidfd_open(pid)
         except (OSError, AttributeError):
@@ -260,12 +370,12 @@ class Containerizer:
         if self.isolator is not None and container_id in self._procs:
             self.isolator.update(container_id, limits)
 
-    def _watch(self, container_id: str, popen: subprocess.Popen[bytes], exit_file: str | None) -> None:
+    def _watch(self, container_id: str, popen: subprocess.Popen[bytes]) -> None:
         try:
             pidfd: int | None = os.pidfd_open(popen.pid)
         except (OSError, AttributeError):
             pidfd = None
-        proc = _Process(container_id, popen, pgid=popen.pid, pidfd=pidfd, exit_file=exit_file)
+        proc = _Process(container_id, popen, pgid=popen.pid, pidfd=pidfd)
         self._procs[container_id] = proc
         if pidfd is not None:
             self._loop.add_reader(pidfd, self._exited, container_id)
@@ -287,18 +397,26 @@ class Containerizer:
         else:
             proc.poll_timer = self._loop.call_later(FALLBACK_POLL_S, self._poll, container_id)
 
-    def _exited(self, container_id: str) -> None:
+    def _exited(self, container_id: str, launched: lp.Exit | None = None) -> None:
+        """`launched`: the exit as the task launcher reported it (it reaped the leader and
+        killed what was left of the group)."""
         proc = self._procs.pop(container_id, None)
         if proc is None:
             return
         self._unwatch(proc)
-        # The leader is a zombie until reaped, so its group id cannot have been reused yet.
-        _signal_group(proc.pgid, signal.SIGKILL)
-        returncode = proc.popen.poll() if proc.popen is not None else None
-        if proc.exit_file is not None:
-            returncode = _wrapped_returncode(proc.exit_file, returncode)
-        elif returncode is None:
-            log.warning("task_process_not_reaped", container_id=container_id, pid=proc.pgid)
+        returncode: int | None
+        if launched is not None:
+            returncode = launched.returncode
+            proc.kill_requested = proc.kill_requested or launched.kill_requested
+            self._releasable.append(launched.pid)
+        else:
+            # The leader is a zombie until reaped, so its group id cannot have been reused yet.
+            _signal_group(proc.pgid, signal.SIGKILL)
+            returncode = proc.popen.poll() if proc.popen is not None else _reap_adopted(proc.pgid)
+            if proc.exit_file is not None:
+                returncode = _wrapped_returncode(proc.exit_file, returncode)
+            elif returncode is None:
+                log.warning("task_process_not_reaped", container_id=container_id, pid=proc.pgid)
         limitation = None
         if self.isolator is not None:
             limitation = self.isolator.limitation(container_id)
@@ -388,13 +506,25 @@ class Containerizer:
         if grace_s <= 0:
             self._kill_hard(container_id, proc.pgid)
             return True
-        _signal_group(proc.pgid, signal.SIGTERM)
+        self._signal(proc, signal.SIGTERM)
         proc.kill_timer = self._loop.call_later(grace_s, self._kill_hard, container_id, proc.pgid)
         return True
 
+    def _signal(self, proc: _Process, signum: int) -> None:
+        """Through the launcher for its tasks: it remembers the kill was requested, also for
+        a later agent."""
+        if proc.launched and self.launcher is not None and self.launcher.connected:
+            self.launcher.signal(proc.pgid, signum, kill_requested=True)
+        else:
+            _signal_group(proc.pgid, signum)
+
     def _kill_hard(self, container_id: str, pgid: int) -> None:
         """SIGKILL the group and, when isolated, everything in the container's cgroup."""
-        _signal_group(pgid, signal.SIGKILL)
+        proc = self._procs.get(container_id)
+        if proc is not None and proc.pgid == pgid:
+            self._signal(proc, signal.SIGKILL)
+        else:
+            _signal_group(pgid, signal.SIGKILL)
         if self.isolator is not None:
             self.isolator.kill_all(container_id)
 
@@ -408,6 +538,16 @@ def reap_dead_members(pgid: int) -> None:
             return
         if pid == 0:
             return
+
+
+def _reap_adopted(pid: int) -> int | None:
+    """The status of an adopted process that became our child (we are the subreaper of a task
+    launcher that died); None when it is not ours to reap."""
+    try:
+        found, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return os.waitstatus_to_exitcode(status) if found else None
 
 
 def _wrapped_returncode(exit_file: str, wrapper_returncode: int | None) -> int | None:

@@ -17,6 +17,8 @@ import asyncio
 import shutil
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from pydcos.core.log import get_logger
 from pydcos.mesos.agent import checkpoint as ck
 from pydcos.mesos.agent.checkpoint_store import RecoveredRun, kill_orphans, read_exit_code, read_start_time
@@ -68,6 +70,7 @@ async def recover(agent: Agent) -> None:
         counts[_carry_out(agent, record, replayed, decision)] += 1
     for run, pid, uuids in executors:
         counts["reattached" if _carry_out_executor(agent, run, pid, uuids) else "ended"] += 1
+    agent.tasks.containers.release_unclaimed()
     log.event("agent_recovery", mode="reconnect", agent_id=agent_id, orphans_killed=killed,
               pending_updates=agent.updates.pending_count(), **counts)
 
@@ -99,10 +102,32 @@ def _rebuild(agent: Agent, run: RecoveredRun) -> tuple[ck.ContainerRecord, ck.Re
         shutil.rmtree(run.directory, ignore_errors=True)
         return None
     store.track((fw_id, task_id), run.directory)
+    record, alive, returncode = _task_now(agent, record)
+    return record, replayed, ck.decide(record, replayed, alive=alive, returncode=returncode)
+
+
+def _task_now(agent: Agent, record: ck.ContainerRecord) -> tuple[ck.ContainerRecord, bool, int | None]:
+    """Is the task's process alive, and if not, how did it end? The task launcher knows for the
+    tasks it started (and whether their kill was requested); else the pid and its start time
+    say whether it runs, and an older agent's wrapper may have left the exit status in a file."""
+    launcher = agent.tasks.containers.launcher
+    hello = launcher.hello if launcher is not None else None
+    pid = record.pid
+    if hello is not None and pid is not None:
+        for child in hello.running:
+            if child.pid == pid:
+                if child.kill_requested and not record.kill_requested:
+                    record = msgspec.structs.replace(record, kill_requested=True)
+                return record, True, None
+        ended = agent.tasks.containers.launched_exit(pid)
+        if ended is not None:
+            if ended.kill_requested and not record.kill_requested:
+                record = msgspec.structs.replace(record, kill_requested=True)
+            return record, False, ended.returncode
     alive = (record.pid is not None and record.start_time is not None
              and read_start_time(record.pid) == record.start_time)
-    exit_code = None if alive else read_exit_code(record.sandbox)
-    return record, replayed, ck.decide(record, replayed, alive=alive, exit_code=exit_code)
+    code = None if alive else read_exit_code(record.sandbox)
+    return record, alive, None if code is None else ck.exit_returncode(code)
 
 
 def _carry_out(agent: Agent, record: ck.ContainerRecord, replayed: ck.Replayed, decision: ck.Decision) -> str:
@@ -116,8 +141,8 @@ def _carry_out(agent: Agent, record: ck.ContainerRecord, replayed: ck.Replayed, 
             if replayed.latest is None:  # it started, but TASK_RUNNING never reached the log
                 tasks.recovered_running(fw_id, task_id, record.container_id)
             return "reattached"
-        exit_code = read_exit_code(record.sandbox)  # it ended just now
-        decision = ck.decide(record, replayed, alive=False, exit_code=exit_code)
+        record, _, returncode = _task_now(agent, record)  # it ended just now
+        decision = ck.decide(record, replayed, alive=False, returncode=returncode)
         assert isinstance(decision, ck.Ended)
     log.event("task_ended_while_agent_down", framework_id=fw_id, task_id=task_id, state=decision.state,
               message=decision.message)

@@ -38,7 +38,7 @@ from pydcos.mesos.agent.config import (
     parse_attributes,
 )
 from pydcos.mesos.agent.containerizer import Containerizer, agent_user
-from pydcos.mesos.agent.errors import IsolationError
+from pydcos.mesos.agent.errors import IsolationError, LaunchFailed
 from pydcos.mesos.agent.executor_api import ExecutorEndpoint
 from pydcos.mesos.agent.fetcher import Fetcher
 from pydcos.mesos.agent.files import FileRoots
@@ -160,6 +160,12 @@ class Agent:
             fetcher=Fetcher(timeout_s=self.config.fetch_timeout_s, cache_dir=self.config.cache_dir),
             checkpoints=self.checkpoints,
         )
+        if self.checkpoints is not None:
+            try:  # checkpointed tasks are started by the task launcher (launcher.py), recovery asks it
+                self._tasks.containers.use_launcher(self.config.work_dir)
+            except LaunchFailed as exc:
+                log.warning("launcher_unavailable", reason=exc.message,
+                            consequence="checkpointed tasks are started by the agent itself")
         # Before the HTTP API answers: a re-attached executor's SUBSCRIBE must find its record.
         await recover(self)
         self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
@@ -285,6 +291,8 @@ class Agent:
         if not self._unsynced and self._syncer is None:
             outgoing, self._outgoing = self._outgoing, []
             self._send_updates(outgoing)
+            if self._tasks is not None:
+                self._tasks.containers.release(self._tasks.containers.take_releasable())
             return
         # Checkpointed updates reach the disk (fsync, in a thread) before the master sees them.
         # One writer, group commit: what arrives while it writes goes out in its next round, so a
@@ -297,6 +305,9 @@ class Agent:
     async def _sync_rounds(self) -> None:
         try:
             while self._outgoing or self._unsynced:
+                # The task launcher keeps the exits handled so far until this round is on disk
+                # (their updates are in it, or in an earlier one).
+                exits = self._tasks.containers.take_releasable() if self._tasks is not None else []
                 outgoing, self._outgoing = self._outgoing, []
                 writes, self._unsynced = self._unsynced, []
                 appends = [w for w in writes if w.data is not None]
@@ -309,6 +320,8 @@ class Agent:
                 finally:
                     self._writes_in_flight -= len(appends)
                 self._send_updates(outgoing)
+                if exits and self._tasks is not None:
+                    self._tasks.containers.release(exits)
                 # Removing finished runs' directories is housekeeping: no later round waits for it
                 # (nothing is written to a run once its last task's terminal update is acknowledged).
                 self._add_chores([w for w in writes if w.data is None])

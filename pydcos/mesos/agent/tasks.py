@@ -11,7 +11,6 @@ agent does not know with TASK_LOST. Nothing a master sends raises here.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 from collections.abc import Callable
 from typing import Protocol
@@ -177,8 +176,6 @@ class TaskRunner:
         limits = limits_for(entry.resources, cpu_quota=self._config.cgroups_cpu_quota) if self._isolated else None
         spec = build_spec(task=task, sandbox=sandbox, env=task_environment(task, ctx), user=user, limits=limits)
         if self.checkpoints is not None and framework.checkpoint:
-            executable, argv = ck.wrapped_argv(spec.executable, spec.argv)
-            spec = dataclasses.replace(spec, executable=executable, argv=argv)
             self._records[container_id] = ck.ContainerRecord(
                 framework=framework, executor_id=task_id, container_id=container_id, sandbox=sandbox, tasks=[task])
         if task.command is not None and task.command.uris:
@@ -190,12 +187,8 @@ class TaskRunner:
 
     def _launch(self, fw_id: str, task_id: str, container_id: str, spec: LaunchSpec) -> None:
         record = self._records.get(container_id)
-        exit_file = os.path.join(spec.sandbox, ck.EXIT_FILE) if record is not None else None
-        try:
-            if exit_file is None:
-                pid = self._containers.launch(container_id, spec)
-            else:
-                pid = self._containers.launch(container_id, spec, exit_file=exit_file)
+        try:  # a checkpointed task is started by the task launcher: it outlives an agent restart
+            pid = self._containers.launch(container_id, spec, durable=record is not None)
         except LaunchFailed as exc:
             self._records.pop(container_id, None)
             self._fail_launch(fw_id, task_id, container_id, spec.sandbox, exc.message, "REASON_CONTAINER_LAUNCH_FAILED")
@@ -369,6 +362,10 @@ class TaskRunner:
         if len(self._containers):
             log.warning("tasks_left_running_at_shutdown", count=len(self._containers))
         self.executors.close()
+
+    @property
+    def containers(self) -> Containerizer:
+        return self._containers
 
     def close(self) -> None:
         self.executors.close()

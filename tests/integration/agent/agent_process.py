@@ -12,6 +12,8 @@ import aiohttp
 from agent_fake_master import get_json
 from test_agent_process import free_port
 
+from pydcos.mesos.agent import checkpoint as ck
+
 
 class AgentProcess:
     def __init__(self, master: str, work_dir: str, *extra: str) -> None:
@@ -59,6 +61,17 @@ def running(pid: int) -> bool:
             return f.read().rpartition(")")[2].split()[0] != "Z"
     except OSError:
         return False
+
+
+def ended_tasks(work_dir: str) -> int:
+    """Checkpointed tasks whose process is gone (reaped by the task launcher)."""
+    ended = 0
+    for path in glob.glob(f"{work_dir}/meta/slaves/*/frameworks/*/executors/*/runs/*/container.json"):
+        with open(path, "rb") as f:
+            record = ck.decode_record(f.read())
+        if record is not None and record.pid is not None and not running(record.pid):
+            ended += 1
+    return ended
 
 
 def sandbox_pid(work_dir: str, task_id: str) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from agent_process import AgentProcess
+from agent_process import AgentProcess, ended_tasks
 from test_agent_process import free_port
 
 from pydcos.core.waiting import wait_until
@@ -33,10 +33,6 @@ def master_config(work_dir: str, port: int) -> MasterConfig:
     return MasterConfig(ip="127.0.0.1", port=port, work_dir=work_dir, allocation_interval=0.1,
                         heartbeat_interval=1.0, agent_ping_interval=0.5, agent_unreachable_timeout=30.0,
                         agent_reregister_timeout=30.0)
-
-
-def exit_files(work_dir: str) -> int:
-    return len(glob.glob(f"{work_dir}/slaves/*/frameworks/*/executors/*/runs/*/.pydcos_exit"))
 
 
 @pytest.fixture
@@ -102,8 +98,8 @@ async def test_final_states_survive_agent_master_and_framework_failures(
                      >= agent_at, timeout=30, what=f"{agent_at} running")
     await agent.kill9()
     print("agent killed at", len(seen()), "updates,", len(finals()), "tasks ended")
-    exits_at = min(100, exit_files(work_dir) + rng.randint(0, 40))  # down while some tasks end
-    await wait_until(lambda: exit_files(work_dir) >= exits_at, timeout=30, what=f"{exits_at} exit files")
+    exits_at = min(100, ended_tasks(work_dir) + rng.randint(0, 40))  # down while some tasks end
+    await wait_until(lambda: ended_tasks(work_dir) >= exits_at, timeout=30, what=f"{exits_at} tasks ended")
     await agent.start()
 
     master_at = min(90, len(finals()) + rng.randint(1, 15))

@@ -12,7 +12,7 @@ import sys
 import aiohttp
 from agent_fake_master import get_json
 from agent_fixtures import StartAgent
-from agent_process import running, sandbox_pid, updates_settled
+from agent_process import ended_tasks, running, sandbox_pid, updates_settled
 
 from pydcos.core.waiting import wait_until
 from pydcos.mesos.master.service import Master
@@ -54,8 +54,7 @@ async def test_checkpointed_tasks_survive_a_sigkilled_agent(
 
         await agent.kill9()
         os.close(os.open(gate, os.O_CREAT | os.O_WRONLY, 0o644))
-        await wait_until(lambda: len(glob.glob(f"{work_dir}/slaves/*/frameworks/*/executors/*/runs/*/"
-                                               ".pydcos_exit")) == 2, what="both ended while down")
+        await wait_until(lambda: ended_tasks(work_dir) == 2, what="both ended while down")
         assert running(pid)
         await agent.start()
 

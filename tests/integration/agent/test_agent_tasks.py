@@ -253,10 +253,10 @@ async def test_a_bug_while_launching_fails_that_task_only(
     containers = agent.tasks._containers
     real_launch = containers.launch
 
-    def flaky_launch(container_id: str, spec: Any) -> int:
+    def flaky_launch(container_id: str, spec: Any, **kwargs: Any) -> int:
         if "boom" in spec.env["MESOS_TASK_ID"]:
             raise RuntimeError("simulated bug")
-        return real_launch(container_id, spec)
+        return real_launch(container_id, spec, **kwargs)
 
     monkeypatch.setattr(containers, "launch", flaky_launch)
     await master.send(run(command_task("boom.1", "true"), command_task("fine.1", "true")))

@@ -73,32 +73,32 @@ def replayed(*states: TaskState) -> ck.Replayed:
 
 
 def test_alive_with_the_same_start_time_is_reattached() -> None:
-    assert ck.decide(record(pid=7, start_time=1), replayed("TASK_RUNNING"), alive=True, exit_code=None) == ck.Reattach(7)
+    assert ck.decide(record(pid=7, start_time=1), replayed("TASK_RUNNING"), alive=True, returncode=None) == ck.Reattach(7)
 
 
 def test_a_task_whose_terminal_update_is_logged_needs_only_delivery() -> None:
-    assert ck.decide(record(pid=7), replayed("TASK_RUNNING", "TASK_FINISHED"), alive=False, exit_code=None) == ck.Done()
+    assert ck.decide(record(pid=7), replayed("TASK_RUNNING", "TASK_FINISHED"), alive=False, returncode=None) == ck.Done()
 
 
 def test_gone_with_an_exit_file_reports_its_real_status() -> None:
     rec = record(pid=7, start_time=1)
-    assert ck.decide(rec, replayed("TASK_RUNNING"), alive=False, exit_code=3) == ck.Ended(
+    assert ck.decide(rec, replayed("TASK_RUNNING"), alive=False, returncode=3) == ck.Ended(
         "TASK_FAILED", "Command exited with status 3", "REASON_COMMAND_EXECUTOR_FAILED")
-    assert ck.decide(rec, replayed("TASK_RUNNING"), alive=False, exit_code=0) == ck.Ended(
+    assert ck.decide(rec, replayed("TASK_RUNNING"), alive=False, returncode=0) == ck.Ended(
         "TASK_FINISHED", "Command exited with status 0", None)
-    assert ck.decide(rec, replayed("TASK_RUNNING"), alive=False, exit_code=137) == ck.Ended(
+    assert ck.decide(rec, replayed("TASK_RUNNING"), alive=False, returncode=-9) == ck.Ended(
         "TASK_FAILED", "Command terminated with signal Killed", "REASON_COMMAND_EXECUTOR_FAILED")
 
 
 def test_gone_without_an_exit_file_failed_or_was_killed() -> None:
-    assert ck.decide(record(pid=7), replayed("TASK_RUNNING"), alive=False, exit_code=None) == ck.Ended(
+    assert ck.decide(record(pid=7), replayed("TASK_RUNNING"), alive=False, returncode=None) == ck.Ended(
         "TASK_FAILED", "Executor terminated while the agent was down", "REASON_EXECUTOR_TERMINATED")
     assert ck.decide(record(pid=7, kill_requested=True), replayed("TASK_RUNNING"), alive=False,
-                     exit_code=None).state == "TASK_KILLED"  # type: ignore[union-attr]
+                     returncode=None).state == "TASK_KILLED"  # type: ignore[union-attr]
 
 
 def test_never_started_fails() -> None:
-    decision = ck.decide(record(), replayed(), alive=False, exit_code=None)
+    decision = ck.decide(record(), replayed(), alive=False, returncode=None)
     assert isinstance(decision, ck.Ended) and decision.state == "TASK_FAILED"
 
 
