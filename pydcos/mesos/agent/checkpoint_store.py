@@ -64,7 +64,15 @@ def write_batch(writes: list[Write]) -> None:
         except OSError as exc:
             log.warning("checkpoint_write_failed", path=path, error=exc.strerror or str(exc))
     for path in removals:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_run(path)
+
+
+def remove_run(directory: str) -> None:
+    """Its record first (one unlink: an agent killed halfway leaves a directory recovery skips,
+    never a record whose update log is already gone), then the rest."""
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(directory, "container.json"))
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def read_start_time(pid: int) -> int | None:
@@ -163,6 +171,9 @@ class CheckpointStore:
         for fw_dir in _subdirs(base):
             for ex_dir in _subdirs(os.path.join(fw_dir, "executors")):
                 for run_dir in _subdirs(os.path.join(ex_dir, "runs")):
+                    if not os.path.exists(os.path.join(run_dir, "container.json")):  # removal cut short
+                        shutil.rmtree(run_dir, ignore_errors=True)
+                        continue
                     run = self._load_run(run_dir)
                     if run is None:
                         log.warning("checkpoint_unreadable", directory=run_dir)

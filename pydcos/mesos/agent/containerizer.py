@@ -214,6 +214,12 @@ class Containerizer:
     def running(self, container_id: str) -> bool:
         return container_id in self._procs
 
+    def remembers_kills(self, container_id: str) -> bool:
+        """The task launcher started this container and will remember (and report, also to a
+        restarted agent) that its kill was requested."""
+        proc = self._procs.get(container_id)
+        return proc is not None and proc.launched and self.launcher is not None and self.launcher.connected
+
     def pid(self, container_id: str) -> int | None:
         proc = self._procs.get(container_id)
         return proc.pgid if proc else None

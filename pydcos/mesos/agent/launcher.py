@@ -31,7 +31,6 @@ import struct
 import subprocess
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from pydcos.mesos.agent import launcher_protocol as lp
@@ -62,7 +61,7 @@ class Launcher:
         self.exits: dict[int, lp.Exit] = {}  # not yet released by an agent
         self.conn: socket.socket | None = None
         self.frames = lp.FrameReader()
-        self.fds: deque[int] = deque()  # received with Spawns, two per Spawn, in order
+        self.fds: dict[int, list[int]] = {}  # stream offset of a read -> descriptors that came with it
         self.out = bytearray()
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self.uid = os.geteuid()
@@ -141,8 +140,7 @@ class Launcher:
         self.conn.close()
         self.conn = None
         self.frames = lp.FrameReader()
-        while self.fds:
-            os.close(self.fds.popleft())
+        self.close_fds_before()
         self.out.clear()
         self.alone_since = time.monotonic()
 
@@ -154,20 +152,28 @@ class Launcher:
             return
         except OSError:
             data, fds = b"", []
-        self.fds.extend(fds)
+        if fds:
+            self.fds[self.frames.end] = fds
         if not data:
             self.drop()
             return
         try:
-            messages = self.frames.feed(data)
+            messages = self.frames.feed_at(data)
         except lp.ProtocolError as exc:
             log("launcher_protocol_error", error=str(exc))
             self.drop()
             return
-        for msg in messages:
+        for start, msg in messages:
+            # A frame's descriptors are the ones read with its first byte; any others are stale
+            # (a peer that sent some with a message that takes none) and are closed.
+            fds_of_msg = self.fds.pop(start, [])
+            self.close_fds_before(start)
             if isinstance(msg, lp.Spawn):
-                self.spawn(msg)
-            elif isinstance(msg, lp.Signal):
+                self.spawn(msg, fds_of_msg)
+                continue
+            for fd in fds_of_msg:
+                os.close(fd)
+            if isinstance(msg, lp.Signal):
                 self.signal(msg)
             elif isinstance(msg, lp.Release):
                 for pid in msg.pids:
@@ -194,11 +200,19 @@ class Launcher:
 
     # --- tasks ----------------------------------------------------------------------------------
 
-    def spawn(self, msg: lp.Spawn) -> None:
-        if len(self.fds) < 2:
-            self.send(lp.SpawnFailed(msg.ref, "stdout and stderr descriptors missing"))
+    def close_fds_before(self, offset: int | None = None) -> None:
+        """Close the descriptors read before stream `offset` (all of them: None)."""
+        for at in [o for o in self.fds if offset is None or o < offset]:
+            for fd in self.fds.pop(at):
+                os.close(fd)
+
+    def spawn(self, msg: lp.Spawn, fds: list[int]) -> None:
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            self.send(lp.SpawnFailed(msg.ref, f"a spawn takes stdout and stderr descriptors, got {len(fds)}"))
             return
-        out_fd, err_fd = self.fds.popleft(), self.fds.popleft()
+        out_fd, err_fd = fds
         entered = 0
         try:
             for path in msg.enter:

@@ -2,7 +2,8 @@
 
 One Unix stream connection; each message is a 4-byte big-endian length and a msgpack body, a
 tagged union. A Spawn's stdout and stderr travel as two file descriptors (SCM_RIGHTS) sent with
-its bytes, so the launcher never touches the sandbox itself.
+its first byte (one sendmsg per Spawn frame), so the launcher never touches the sandbox itself;
+the kernel returns them with the read that starts at that byte.
 
     agent -> launcher   Spawn (answered by Spawned or SpawnFailed, same `ref`), Signal, Release
     launcher -> agent   Hello (first, on connect), Spawned, SpawnFailed, Exits
@@ -113,10 +114,21 @@ class FrameReader:
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self.offset = 0  # stream offset of the buffer's first byte
+
+    @property
+    def end(self) -> int:
+        """The stream offset the next read starts at."""
+        return self.offset + len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
+        return [msg for _, msg in self.feed_at(data)]
+
+    def feed_at(self, data: bytes) -> list[tuple[int, Message]]:
+        """As `feed`, each message with the stream offset its frame starts at (descriptors sent
+        with a frame arrive with the read that starts at that offset)."""
         self._buf += data
-        out: list[Message] = []
+        out: list[tuple[int, Message]] = []
         while len(self._buf) >= 4:
             (size,) = _LEN.unpack_from(self._buf)
             if size > MAX_FRAME:
@@ -125,8 +137,9 @@ class FrameReader:
                 break
             body = bytes(self._buf[4:4 + size])
             del self._buf[:4 + size]
+            start, self.offset = self.offset, self.offset + 4 + size
             try:
-                out.append(_decoder.decode(body))
+                out.append((start, _decoder.decode(body)))
             except msgspec.DecodeError as exc:
                 raise ProtocolError(str(exc)) from None
         return out

@@ -14,14 +14,19 @@ every unacknowledged update is resent on registration.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from pydcos.core.log import get_logger
 from pydcos.mesos.agent import checkpoint as ck
-from pydcos.mesos.agent.checkpoint_store import RecoveredRun, kill_orphans, read_exit_code, read_start_time
+from pydcos.mesos.agent.checkpoint_store import (
+    RecoveredRun,
+    kill_orphans,
+    read_exit_code,
+    read_start_time,
+    remove_run,
+)
 from pydcos.mesos.agent.task_launch import sandboxes_root
 
 if TYPE_CHECKING:
@@ -82,7 +87,7 @@ def _rebuild(agent: Agent, run: RecoveredRun) -> tuple[ck.ContainerRecord, ck.Re
     assert store is not None
     fw_id = record.framework_id
     if len(record.tasks) != 1:
-        shutil.rmtree(run.directory, ignore_errors=True)
+        remove_run(run.directory)
         return None
     task = record.tasks[0]
     task_id = task.task_id.value
@@ -91,7 +96,7 @@ def _rebuild(agent: Agent, run: RecoveredRun) -> tuple[ck.ContainerRecord, ck.Re
                                      directory=record.sandbox)
     except ValueError as exc:
         log.warning("checkpoint_task_unusable", framework_id=fw_id, task_id=task_id, reason=str(exc))
-        shutil.rmtree(run.directory, ignore_errors=True)
+        remove_run(run.directory)
         return None
     replayed = ck.replay(agent.updates, run.logs.get(task_id, []))
     for update in replayed.updates:
@@ -99,7 +104,7 @@ def _rebuild(agent: Agent, run: RecoveredRun) -> tuple[ck.ContainerRecord, ck.Re
     if replayed.completed:
         agent.state.terminal_acknowledged(fw_id, task_id)
         agent.state.executor_terminated(fw_id, task_id)
-        shutil.rmtree(run.directory, ignore_errors=True)
+        remove_run(run.directory)
         return None
     store.track((fw_id, task_id), run.directory)
     record, alive, returncode = _task_now(agent, record)
@@ -199,5 +204,5 @@ def _carry_out_executor(agent: Agent, run: RecoveredRun, pid: int | None,
         agent.tasks.executors.recovered_failure(fw_id, executor_id, task_id)
     agent.state.executor_terminated(fw_id, executor_id)
     if not agent.state.executor(fw_id, executor_id):
-        shutil.rmtree(run.directory, ignore_errors=True)
+        remove_run(run.directory)
     return False

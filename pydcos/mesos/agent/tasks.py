@@ -277,7 +277,8 @@ class TaskRunner:
             record = self._records.get(cid)
             if record is not None and self.checkpoints is not None and not record.kill_requested:
                 record = self._records[cid] = msgspec.structs.replace(record, kill_requested=True)
-                self._agent.rewrite_record((framework_id, task_id), record)  # off the loop, in order
+                if not self._containers.remembers_kills(cid):  # the task launcher does, for its tasks
+                    self._agent.rewrite_record((framework_id, task_id), record)  # off the loop, in order
             self._containers.kill(cid, grace)
             return
         if self.executors.kill_task(framework_id, task_id, policy):
