@@ -6,7 +6,7 @@ acknowledgements) carry lists, so a burst costs one frame rather than one per ta
 the WebSocket's own ping/pong on both ends.
 
 Agent -> master: RegisterAgent, StatusUpdates, ExecutorToFramework, ExecutorTerminated.
-Master -> agent: AgentRegistered, RunTasks, KillTask, AcknowledgeUpdates, FrameworkToExecutor,
+Master -> agent: AgentRegistered, RunTasks, KillTask(s), AcknowledgeUpdates, FrameworkToExecutor,
 ShutdownFramework, ShutdownExecutor, Refused.
 """
 
@@ -26,7 +26,9 @@ from pydcos.mesos.v1.messages import (
 )
 
 AGENT_PATH = "/internal/agent"
-PROTOCOL_VERSION = 1
+# 2: master -> agent `kill_tasks` (several KillTasks in one frame), sent only to agents at 2 or above.
+PROTOCOL_VERSION = 2
+KILL_TASKS_SINCE = 2
 
 
 class TaskRecord(Struct, frozen=True, omit_defaults=True):
@@ -116,6 +118,12 @@ class KillTask(Struct, frozen=True, tag="kill_task", tag_field="type", omit_defa
     kill_policy: KillPolicy | None = None
 
 
+class KillTasks(Struct, frozen=True, tag="kill_tasks", tag_field="type"):
+    """Several KillTasks in one frame (a scale-down kills hundreds at once)."""
+
+    kills: list[KillTask]
+
+
 class Ack(Struct, frozen=True):
     framework_id: str
     task_id: str
@@ -146,6 +154,7 @@ MasterToAgent = (
     | Refused
     | RunTasks
     | KillTask
+    | KillTasks
     | AcknowledgeUpdates
     | FrameworkToExecutor
     | ShutdownFramework

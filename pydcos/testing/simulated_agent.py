@@ -78,9 +78,10 @@ class SimulatedAgent:
                     state=state, status=status)  # type: ignore[arg-type]
                 statuses.append(status)
             await self._send_statuses(statuses)
-        elif isinstance(msg, internal.KillTask):
-            if msg.task_id in self.tasks:
-                await self.finish(msg.task_id, "TASK_KILLED")
+        elif isinstance(msg, (internal.KillTask, internal.KillTasks)):
+            for kill in msg.kills if isinstance(msg, internal.KillTasks) else [msg]:
+                if kill.task_id in self.tasks:
+                    await self.finish(kill.task_id, "TASK_KILLED")
         elif isinstance(msg, internal.AcknowledgeUpdates):
             for ack in msg.acks:
                 pending = self.unacked.get(ack.task_id)

@@ -72,7 +72,15 @@ def remove_run(directory: str) -> None:
     never a record whose update log is already gone), then the rest."""
     with contextlib.suppress(OSError):
         os.unlink(os.path.join(directory, "container.json"))
-    shutil.rmtree(directory, ignore_errors=True)
+    try:  # the layout we wrote, removed by name: a third of the system calls of a tree walk
+        tasks = os.path.join(directory, "tasks")
+        for name in os.listdir(tasks):
+            os.unlink(os.path.join(tasks, name, "updates"))
+            os.rmdir(os.path.join(tasks, name))
+        os.rmdir(tasks)
+        os.rmdir(directory)
+    except OSError:  # something else in there (or already gone): walk it
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def read_start_time(pid: int) -> int | None:

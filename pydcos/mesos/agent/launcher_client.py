@@ -39,6 +39,8 @@ class LauncherClient:
         self._answers: dict[int, lp.Spawned | lp.SpawnFailed] = {}
         self._held: list[lp.Exit] = []  # read during a spawn, handed over on the next loop turn
         self._next_ref = 0
+        self._outbox = bytearray()  # posted messages, sent together on the next loop turn
+        self._flush_scheduled = False
         self._started: subprocess.Popen[bytes] | None = None  # the launcher, when this agent started it
         self.hello: lp.Hello | None = None
 
@@ -97,6 +99,7 @@ class LauncherClient:
         """Start a task; returns its pid. Raises LaunchFailed."""
         if self._sock is None:
             self.connect()
+        self.flush()  # in order: what was posted before this spawn goes first
         self._next_ref += 1
         msg.ref = self._next_ref
         data = lp.encode(msg)
@@ -114,9 +117,22 @@ class LauncherClient:
         if pids:
             self._post(lp.Release(pids))
 
+    def flush(self) -> None:
+        """Send what was posted (done on the next loop turn anyway; a spawn does it first)."""
+        self._flush_scheduled = False
+        if self._outbox and self._sock is not None:
+            data = bytes(self._outbox)
+            self._outbox.clear()
+            try:
+                self._send(data, [])
+            except LaunchFailed as exc:
+                log.warning("launcher_send_failed", error=exc.message)
+        self._outbox.clear()
+
     def close(self, wait_s: float = 5.0) -> None:
         """Disconnect. A launcher this agent started and that has nothing left to hold exits
         now; it is waited for (bounded), so it is not left a zombie."""
+        self.flush()
         self._drop()
         if self._started is not None:
             try:
@@ -128,12 +144,13 @@ class LauncherClient:
     # --- IO ----------------------------------------------------------------------------------
 
     def _post(self, msg: lp.Message) -> None:
+        """Queue a message that needs no answer: a burst of kills goes out as one write."""
         if self._sock is None:
             return
-        try:
-            self._send(lp.encode(msg), [])
-        except LaunchFailed as exc:
-            log.warning("launcher_send_failed", error=exc.message)
+        self._outbox += lp.encode(msg)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
 
     def _send(self, data: bytes, fds: list[int]) -> None:
         """Send all of `data` (the descriptors with its first bytes), waiting while the socket is full."""

@@ -1,7 +1,7 @@
 """The agent daemon: wires the master link, the containerizer, the status update manager, the
 bookkeeping and the HTTP API together. The only place here that owns sockets and tasks.
 
-    master --RunTasks/KillTask/Acks--> MasterLink --> Agent.on_message
+    master --RunTasks/KillTask(s)/Acks--> MasterLink --> Agent.on_message
         RunTask  -> task_launch (pure) -> [Fetcher] -> Containerizer.launch -> TASK_RUNNING
         exit     -> task_status (pure) -> TASK_FINISHED/FAILED/KILLED
         RunTask with an executor -> ExecutorRunner (+ executor_core, pure) -> executor process
@@ -451,8 +451,9 @@ class Agent:
         tasks = self.tasks
         if isinstance(msg, internal.RunTasks):
             await tasks.run_tasks(msg.launches)
-        elif isinstance(msg, internal.KillTask):
-            tasks.kill_task(msg.framework_id, msg.task_id, msg.kill_policy)
+        elif isinstance(msg, (internal.KillTask, internal.KillTasks)):
+            for kill in msg.kills if isinstance(msg, internal.KillTasks) else [msg]:
+                tasks.kill_task(kill.framework_id, kill.task_id, kill.kill_policy)
             # The link reads buffered messages without yielding: without this a burst of kills
             # would hold back the exits it causes and the TASK_KILLED updates they produce.
             await asyncio.sleep(0)

@@ -44,7 +44,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         await ws.send_bytes(internal.encode(internal.Refused(str(exc))))
         await ws.close()
         return ws
-    channel = AgentChannel(agent_id, ws)
+    channel = AgentChannel(agent_id, ws, protocol=register.protocol)
     old = master.agent_channels.get(agent_id)
     if old is not None:
         old.close()

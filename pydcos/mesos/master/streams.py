@@ -75,9 +75,10 @@ class FrameworkStream:
 class AgentChannel:
     """The master's side of one agent's WebSocket."""
 
-    def __init__(self, agent_id: str, ws: web.WebSocketResponse) -> None:
+    def __init__(self, agent_id: str, ws: web.WebSocketResponse, *, protocol: int = internal.PROTOCOL_VERSION) -> None:
         self.agent_id = agent_id
         self.ws = ws
+        self.batch_kills = protocol >= internal.KILL_TASKS_SINCE
         self._pending: list[internal.MasterToAgent] = []
         self._wakeup = asyncio.Event()
         self._closed = False
@@ -99,7 +100,7 @@ class AgentChannel:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 batch, self._pending = self._pending, []
-                for message in coalesce(batch):
+                for message in coalesce(batch, kills=self.batch_kills):
                     await self.ws.send_bytes(internal.encode(message))
                 if self._closed:
                     await self.ws.close()
@@ -108,8 +109,9 @@ class AgentChannel:
             log.event("agent_channel_lost", agent_id=self.agent_id, error=type(exc).__name__)
 
 
-def coalesce(batch: list[internal.MasterToAgent]) -> list[internal.MasterToAgent]:
-    """Merge neighbouring RunTasks and AcknowledgeUpdates; keep the order of everything else."""
+def coalesce(batch: list[internal.MasterToAgent], *, kills: bool = True) -> list[internal.MasterToAgent]:
+    """Merge neighbouring RunTasks, KillTasks (`kills`: the agent speaks protocol 2) and
+    AcknowledgeUpdates; keep the order of everything else."""
     out: list[internal.MasterToAgent] = []
     for message in batch:
         last = out[-1] if out else None
@@ -117,6 +119,9 @@ def coalesce(batch: list[internal.MasterToAgent]) -> list[internal.MasterToAgent
             out[-1] = internal.RunTasks(last.launches + message.launches)
         elif isinstance(message, internal.AcknowledgeUpdates) and isinstance(last, internal.AcknowledgeUpdates):
             out[-1] = internal.AcknowledgeUpdates(last.acks + message.acks)
+        elif kills and isinstance(message, internal.KillTask) and isinstance(last, (internal.KillTask, internal.KillTasks)):
+            merged = last.kills if isinstance(last, internal.KillTasks) else [last]
+            out[-1] = internal.KillTasks([*merged, message])
         else:
             out.append(message)
     return out

@@ -5,7 +5,7 @@ finished run's directory is removed after all of that (and stays removed)."""
 from __future__ import annotations
 
 import glob
-import os
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -56,6 +56,10 @@ async def test_every_update_of_a_burst_is_in_its_log_before_it_is_sent(
         await agent.close()
 
 
+def kill_in_record(run_dir: str) -> bool:
+    return bool(msgspec.json.decode(Path(run_dir, "container.json").read_bytes()).get("kill_requested"))
+
+
 async def test_a_requested_kill_is_kept_by_the_launcher_and_the_finished_run_is_removed(
     agent: Agent, master: FakeMaster, work_dir: str
 ) -> None:
@@ -70,8 +74,7 @@ async def test_a_requested_kill_is_kept_by_the_launcher_and_the_finished_run_is_
     await wait_until(lambda: pending_writes(agent) == 0, what="nothing left to write")
 
     # The launcher remembers the request (and tells a restarted agent): no record rewrite per kill.
-    with open(os.path.join(run_dir, "container.json"), "rb") as f:
-        assert not msgspec.json.decode(f.read()).get("kill_requested")
+    assert not kill_in_record(run_dir)
     assert master.states("stubborn") == ["TASK_RUNNING"]
     await master.send(internal.KillTask(FRAMEWORK_ID, "stubborn", KillPolicy(DurationInfo(0))))  # no grace left
     await master.wait_status("stubborn", "TASK_KILLED")
