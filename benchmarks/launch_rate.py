@@ -9,6 +9,13 @@ of plain asyncio subprocesses and batches of os.posix_spawn + waitpid. Prints on
 
 Goal: ratio >= 0.5.
 
+The framework acknowledges every update (two per task) over one pipelined connection, as Marathon
+does (pydcos/mesos/v1/call_pipeline.py), not one aiohttp request each.
+
+Run it at least two minutes after anything deleted many files (another run's cluster, the test
+suite): ext4 without a journal walks past recently freed inodes on every allocation, which makes
+the sandboxes' mkdirs several times dearer (docs/architecture.md, "Measuring on a small VM").
+
 Both sides run the same process: the tasks are non-shell commands (`shell: false`, argv
 `[/bin/true]`), exactly what the baseline spawns. A shell command would run `/bin/sh -c /bin/true`,
 two execs per task (about 1.5 ms of child CPU here against 0.66 ms for `/bin/true` alone), and

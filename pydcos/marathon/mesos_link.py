@@ -6,7 +6,7 @@ end try the masters again with a doubling backoff. A stream silent for a few hea
 intervals counts as dead. What arrives is put on `inbox` as `Subscribed`, `Disconnected` or the
 Mesos `Event` itself, for the service to hand to the core in order.
 
-Calls go out in order over one pipelined connection (call_pipeline.py), so a DECLINE cannot
+Calls go out in order over one pipelined connection (pydcos/mesos/v1/call_pipeline.py), so a DECLINE cannot
 overtake the REVIVE meant to clear it; ACKNOWLEDGEs wait behind every other call: during a burst
 the master's time is better spent on kills and launches (the agent resends an update only after
 seconds without its ack): they are held `ack_delay` (0.25 s) and then sent when nothing else waits.
@@ -26,8 +26,8 @@ import aiohttp
 import msgspec
 
 from pydcos.core.log import get_logger
-from pydcos.marathon.call_pipeline import CallPipeline, PipelineClosed
 from pydcos.mesos.v1 import messages as v1
+from pydcos.mesos.v1.call_pipeline import CallPipeline, PipelineClosed
 from pydcos.mesos.v1.recordio import RecordIODecoder
 
 log = get_logger("pydcos.marathon.mesos")

@@ -13,9 +13,11 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from pydcos.mesos.v1.call_pipeline import CallPipeline, PipelineClosed
 from pydcos.mesos.v1.recordio import RecordIODecoder
 
 Json = dict[str, Any]
+ACK_FLUSH_S = 2.0
 
 
 class SchedulerClient:
@@ -32,7 +34,10 @@ class SchedulerClient:
         self._reader: asyncio.Task[None] | None = None
         self._response: aiohttp.ClientResponse | None = None
         self.closed = asyncio.Event()
-        self._acks: set[asyncio.Future[int]] = set()
+        self._acks: set[asyncio.Future[None]] = set()
+        self._pipeline: CallPipeline | None = None  # acknowledgements, pipelined on one connection
+        self._pipeline_opening: asyncio.Future[None] | None = None
+        self._acks_lost = 0
 
     async def __aenter__(self) -> SchedulerClient:
         await self.subscribe()
@@ -69,11 +74,9 @@ class SchedulerClient:
                         status = event["update"]["status"]
                         self.updates.append(status)
                         if self.auto_ack and "uuid" in status:
-                            # Acknowledge without holding up the stream: a slow ack must not
-                            # delay the events behind it.
-                            ack = asyncio.ensure_future(self.call("ACKNOWLEDGE", acknowledge={
-                                "agent_id": status["agent_id"], "task_id": status["task_id"],
-                                "uuid": status["uuid"]}))
+                            # Acknowledge without holding up the stream (a slow ack must not delay
+                            # the events behind it), pipelined as a real framework would.
+                            ack = asyncio.ensure_future(self._acknowledge(status))
                             self._acks.add(ack)
                             ack.add_done_callback(self._acks.discard)
                     await self.events.put(event)
@@ -81,6 +84,33 @@ class SchedulerClient:
             pass
         finally:
             self.closed.set()
+
+    async def _acknowledge(self, status: Json) -> None:
+        body = msgspec.json.encode({"type": "ACKNOWLEDGE", "framework_id": {"value": self.framework_id},
+                                    "acknowledge": {"agent_id": status["agent_id"], "task_id": status["task_id"],
+                                                    "uuid": status["uuid"]}})
+        try:
+            if self._pipeline is None or self._pipeline.closed:
+                if self._pipeline_opening is None:
+                    self._pipeline_opening = asyncio.ensure_future(self._open_pipeline())
+                await asyncio.shield(self._pipeline_opening)
+            assert self._pipeline is not None
+            await self._pipeline.send("ACKNOWLEDGE", body, self.stream_id or "")
+        except (PipelineClosed, OSError, TimeoutError):  # counted; the master resends the update
+            self._acks_lost += 1
+
+    async def _open_pipeline(self) -> None:
+        pipeline = CallPipeline(self.master_url, connect_timeout=5.0)
+        try:
+            await pipeline.open()
+            self._pipeline = pipeline
+        finally:
+            self._pipeline_opening = None
+
+    @property
+    def acks_failed(self) -> int:
+        """Acknowledgements answered with something else than 202, or lost with their connection."""
+        return self._acks_lost + (self._pipeline.failed if self._pipeline is not None else 0)
 
     async def call(self, kind: str, **payload: Any) -> int:
         assert self._session is not None
@@ -108,12 +138,22 @@ class SchedulerClient:
                 await self.next_event("UPDATE", timeout=timeout)
 
     async def close(self) -> None:
+        """Acknowledgements already under way are given a moment to be answered (as a driver
+        would flush them); the rest are dropped, and the master resends those updates."""
+        if self._acks:
+            await asyncio.wait(list(self._acks), timeout=ACK_FLUSH_S)
+        if self._pipeline is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ACK_FLUSH_S):
+                    await self._pipeline.wait_answered()
         for ack in list(self._acks):
             ack.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        if self._pipeline is not None:
+            await self._pipeline.close()
         if self._response is not None:
             self._response.close()
         if self._session is not None:

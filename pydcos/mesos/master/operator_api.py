@@ -14,6 +14,7 @@ import msgspec
 from aiohttp import web
 
 from pydcos import MESOS_VERSION
+from pydcos.core.http_chunks import write_chunks
 from pydcos.core.log import get_logger
 from pydcos.mesos.master import operator_json, state_json
 from pydcos.mesos.master.service import MASTER, Master
@@ -23,6 +24,7 @@ log = get_logger("pydcos.master.operator_api")
 
 _ENCODER = msgspec.json.Encoder()
 MAX_READ = 16 * 4096
+MAX_BURST = 1000  # operator events written together at most
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -246,7 +248,13 @@ async def _operator_subscribe(request: web.Request, master: Master) -> web.Strea
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(master.config.heartbeat_interval):
                     record = await queue.get()
-            await response.write(record if record is not None else heartbeat)
+            if record is None:
+                await response.write(heartbeat)
+                continue
+            burst = [record]
+            while not queue.empty() and len(burst) < MAX_BURST:
+                burst.append(queue.get_nowait())
+            await write_chunks(response, burst)  # one record per chunk, one write per burst
     except (ConnectionError, RuntimeError):
         pass
     finally:

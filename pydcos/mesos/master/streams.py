@@ -12,6 +12,7 @@ import contextlib
 
 from aiohttp import web
 
+from pydcos.core.http_chunks import write_chunks
 from pydcos.core.log import get_logger
 from pydcos.mesos import internal
 from pydcos.mesos.v1 import messages as v1
@@ -64,8 +65,7 @@ class FrameworkStream:
                         await self._response.write(HEARTBEAT_RECORD)
                         continue
                 batch, self._pending = self._pending, []
-                for record in batch:
-                    await self._response.write(record)
+                await write_chunks(self._response, batch)  # one record per chunk, one write per burst
                 if self._closed and not self._pending:
                     return
         except (ConnectionError, RuntimeError) as exc:

@@ -9,11 +9,11 @@ from aiohttp import web
 from marathon_helpers import marathon_config
 
 from pydcos.core.waiting import wait_until
-from pydcos.marathon.call_pipeline import CallPipeline
 from pydcos.marathon.mesos_link import redirect_target
 from pydcos.marathon.service import Marathon
 from pydcos.mesos.master.config import MasterConfig
 from pydcos.mesos.master.service import Master
+from pydcos.mesos.v1.call_pipeline import CallPipeline
 
 
 def free_port() -> int:

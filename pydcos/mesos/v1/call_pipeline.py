@@ -5,7 +5,8 @@ Why hand-written: scaling an app by a thousand instances means a thousand KILLs 
 ACKNOWLEDGEs, each its own `POST /api/v1/scheduler`. Through aiohttp's client each call cost
 Marathon about 0.2 ms of CPU and kept the scale-down benchmark above its goal; written straight
 to a socket it costs a fraction of that, and one connection keeps the calls in order (a DECLINE
-cannot overtake the REVIVE after it). The master's aiohttp server answers pipelined requests in
+cannot overtake the REVIVE after it). Marathon sends every call this way; the test and benchmark
+scheduler client (pydcos/testing/scheduler_client.py) its acknowledgements. The master's aiohttp server answers pipelined requests in
 order, as HTTP/1.1 requires.
 """
 
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydcos.core.log import get_logger
 
-log = get_logger("pydcos.marathon.calls")
+log = get_logger("pydcos.scheduler.calls")
 MAX_IN_FLIGHT = 512
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -44,6 +45,7 @@ class CallPipeline:
         self._in_flight: deque[str] = deque()  # call types, in the order sent
         self._room = asyncio.Event()
         self._room.set()
+        self._answered = asyncio.Event()
         self.closed = False
 
     async def open(self) -> None:
@@ -80,6 +82,7 @@ class CallPipeline:
                 body = await (_read_chunked(reader) if chunked else reader.readexactly(length))
                 kind = self._in_flight.popleft() if self._in_flight else "?"
                 self._room.set()
+                self._answered.set()
                 if status != 202:
                     self.failed += 1
                     log.warning("call_rejected", call=kind, status=status, body=body[:200])
@@ -118,8 +121,16 @@ class CallPipeline:
             log.warning("calls_lost", master=self.base_url, calls=len(self._in_flight))
             self._in_flight.clear()
         self._room.set()
+        self._answered.set()
         if self._writer is not None:
             self._writer.close()
+
+    async def wait_answered(self) -> None:
+        """Until every call sent so far is answered or the connection is gone (bound it with
+        asyncio.timeout)."""
+        while self._in_flight and not self.closed:
+            self._answered.clear()
+            await self._answered.wait()
 
     async def close(self) -> None:
         self._shut()
