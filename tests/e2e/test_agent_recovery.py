@@ -66,3 +66,27 @@ def test_a_marathon_task_survives_a_sigkilled_agent() -> None:
                 restarted.kill()
                 restarted.wait()
 
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rpartition(")")[2].split()[1])
+
+
+def test_cluster_down_after_a_sigkilled_agent_stops_its_tasks_and_their_launcher() -> None:
+    with run_local_cluster(agents=1, public_agents=0) as cluster:
+        marathon = marathon_of(cluster)
+        marathon.post("/v2/apps", {"id": "/e2e-orphan", "cmd": "sleep 3600", "cpus": 0.05, "mem": 16, "instances": 1})
+        [task] = marathon.wait_running("e2e-orphan", 1)
+        pids = wait_until_sync(lambda: task_pids(task["id"]), timeout=10, what="the task's processes")
+        launcher = parent_of(min(pids))  # checkpointed (Marathon): a child of the task launcher
+        with open(f"/proc/{launcher}/cmdline", "rb") as f:
+            assert b"pydcos.mesos.agent.launcher" in f.read()
+        [agent] = cluster.info.agents
+        record = daemon(cluster, agent.url)
+        kill_pids([record["pid"]])
+        wait_until_sync(lambda: not pid_alive(record["pid"]), timeout=5, what="the agent to die")
+        assert pid_alive(launcher) and all(pid_alive(p) for p in pids)
+    # `cluster down` found them by the agent's session although the agent was gone.
+    wait_until_sync(lambda: not any(pid_alive(p) for p in [launcher, *pids]), timeout=10,
+                    what="the launcher and the task stopped")

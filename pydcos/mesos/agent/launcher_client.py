@@ -89,11 +89,12 @@ class LauncherClient:
     def _start(self) -> None:
         if self._started is not None and self._started.poll() is None:
             return
-        # Its own session: a signal to the agent's group (a terminal's ^C, a supervisor's stop)
-        # must not reach the tasks' parent.
+        # Its own process group: a signal to the agent's group (a terminal's ^C) must not reach
+        # the tasks' parent. The same session, so `pydcos cluster down` still finds it and its
+        # tasks by the agent's session when the agent is gone.
         self._started = subprocess.Popen(
             [sys.executable, "-m", "pydcos.mesos.agent.launcher", "--work-dir", self.work_dir],
-            stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+            stdin=subprocess.DEVNULL, process_group=0, close_fds=True)
 
     def spawn(self, msg: lp.Spawn, out_fd: int, err_fd: int) -> int:
         """Start a task; returns its pid. Raises LaunchFailed."""
