@@ -6,7 +6,7 @@ Layout under `WORK/meta/` (written by `checkpoint_store.py`):
     slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>/
         container.json                                   ContainerRecord (framework, tasks, pid, ...)
         tasks/<task>/updates                             append-only log: one JSON line per update
-                                                         (fsynced before it is sent), one per ack
+                                                         (written before it is sent), one per ack
 
 Recovery replays each log into the StatusUpdateManager (what is unacknowledged is pending again)
 and decides, per container, from what the machine says now (`decide`):

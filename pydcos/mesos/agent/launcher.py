@@ -61,7 +61,7 @@ class Launcher:
         self.exits: dict[int, lp.Exit] = {}  # not yet released by an agent
         self.conn: socket.socket | None = None
         self.frames = lp.FrameReader()
-        self.fds: dict[int, list[int]] = {}  # stream offset of a read -> descriptors that came with it
+        self.fds: dict[int, list[int]] = {}  # stream offset of a read's last byte -> descriptors it brought
         self.out = bytearray()
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self.uid = os.geteuid()
@@ -152,8 +152,11 @@ class Launcher:
             return
         except OSError:
             data, fds = b"", []
-        if fds:
-            self.fds[self.frames.end] = fds
+        if fds and data:
+            self.fds[self.frames.end + len(data) - 1] = fds
+        elif fds:
+            for fd in fds:
+                os.close(fd)
         if not data:
             self.drop()
             return
@@ -163,11 +166,12 @@ class Launcher:
             log("launcher_protocol_error", error=str(exc))
             self.drop()
             return
-        for start, msg in messages:
-            # A frame's descriptors are the ones read with its first byte; any others are stale
-            # (a peer that sent some with a message that takes none) and are closed.
-            fds_of_msg = self.fds.pop(start, [])
+        for start, end, msg in messages:
+            # A frame's descriptors are those of the reads that ended inside it (see
+            # launcher_protocol); any from before it are stale (sent with a message that takes
+            # none) and are closed.
             self.close_fds_before(start)
+            fds_of_msg = [fd for at in sorted(o for o in self.fds if o < end) for fd in self.fds.pop(at)]
             if isinstance(msg, lp.Spawn):
                 self.spawn(msg, fds_of_msg)
                 continue

@@ -2,8 +2,10 @@
 
 One Unix stream connection; each message is a 4-byte big-endian length and a msgpack body, a
 tagged union. A Spawn's stdout and stderr travel as two file descriptors (SCM_RIGHTS) sent with
-its first byte (one sendmsg per Spawn frame), so the launcher never touches the sandbox itself;
-the kernel returns them with the read that starts at that byte.
+its bytes (one sendmsg per Spawn frame), so the launcher never touches the sandbox itself. A read
+that returns descriptors ends with (part of) the message they came with: Linux may join bytes
+sent before into that read, but stops reading right after the descriptors' segment. So they
+belong to the frame holding the read's last byte.
 
     agent -> launcher   Spawn (answered by Spawned or SpawnFailed, same `ref`), Signal, Release
     launcher -> agent   Hello (first, on connect), Spawned, SpawnFailed, Exits
@@ -122,13 +124,12 @@ class FrameReader:
         return self.offset + len(self._buf)
 
     def feed(self, data: bytes) -> list[Message]:
-        return [msg for _, msg in self.feed_at(data)]
+        return [msg for _, _, msg in self.feed_at(data)]
 
-    def feed_at(self, data: bytes) -> list[tuple[int, Message]]:
-        """As `feed`, each message with the stream offset its frame starts at (descriptors sent
-        with a frame arrive with the read that starts at that offset)."""
+    def feed_at(self, data: bytes) -> list[tuple[int, int, Message]]:
+        """As `feed`, each message with the stream offsets its frame starts at and ends before."""
         self._buf += data
-        out: list[tuple[int, Message]] = []
+        out: list[tuple[int, int, Message]] = []
         while len(self._buf) >= 4:
             (size,) = _LEN.unpack_from(self._buf)
             if size > MAX_FRAME:
@@ -139,7 +140,7 @@ class FrameReader:
             del self._buf[:4 + size]
             start, self.offset = self.offset, self.offset + 4 + size
             try:
-                out.append((start, _decoder.decode(body)))
+                out.append((start, self.offset, _decoder.decode(body)))
             except msgspec.DecodeError as exc:
                 raise ProtocolError(str(exc)) from None
         return out

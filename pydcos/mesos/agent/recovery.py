@@ -38,14 +38,18 @@ log = get_logger("pydcos.agent.recovery")
 async def recover(agent: Agent) -> None:
     store = agent.checkpoints
     root = sandboxes_root(agent.config.work_dir)
-    if store is None or agent.config.recover == "cleanup":
+    rebooted = store is not None and store.rebooted()
+    if rebooted:  # as Mesos: the tasks died with the machine; a new agent id, nothing recovered
+        log.event("agent_host_rebooted", consequence="starting afresh")
+    if store is None or agent.config.recover == "cleanup" or rebooted:
         killed = await asyncio.to_thread(kill_orphans, root, set())
         if store is not None:
             previous = store.latest_agent_id()
             if previous is not None and agent.isolator is not None:
                 killed += await asyncio.to_thread(agent.isolator.kill_stale, previous, set())
             await asyncio.to_thread(store.wipe)
-        log.event("agent_recovery", mode="cleanup" if store is not None else "no_checkpoint", orphans_killed=killed)
+        mode = "no_checkpoint" if store is None else "rebooted" if rebooted else "cleanup"
+        log.event("agent_recovery", mode=mode, orphans_killed=killed)
         return
     agent_id = store.latest_agent_id()
     if agent_id is None:

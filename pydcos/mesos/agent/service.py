@@ -57,9 +57,8 @@ log = get_logger("pydcos.agent")
 # A burst of status updates is split into frames of at most this many updates, so one frame
 # stays well under the WebSocket message limits of the master.
 MAX_UPDATES_PER_FRAME = 1000
-# Threads writing one round of checkpoint lines at once, each fsyncing its own tasks' logs: the
-# disk merges flushes that wait together (about twice the rate of one thread here, measured).
-# A pool of their own, so removals of finished runs never hold them up.
+# Threads writing one round of checkpoint lines at once (open, append, close per log, off the
+# event loop). A pool of their own, so removals of finished runs never hold them up.
 SYNC_THREADS = 4
 
 
@@ -236,7 +235,7 @@ class Agent:
         if self.checkpoints is not None:
             path = self.checkpoints.logs.get((framework_id, status.task_id.value))
             if path is not None:  # written down before it is sent (see _flush)
-                self._unsynced.append(Write(path, encode_update(internal.StatusUpdate(framework_id, status)), fsync=True))
+                self._unsynced.append(Write(path, encode_update(internal.StatusUpdate(framework_id, status))))
         self._apply(self.updates.handle(su.UpdateProduced(internal.StatusUpdate(framework_id, status))))
 
     def new_status_uuid(self) -> str:
@@ -294,9 +293,9 @@ class Agent:
             if self._tasks is not None:
                 self._tasks.containers.release(self._tasks.containers.take_releasable())
             return
-        # Checkpointed updates reach the disk (fsync, in a thread) before the master sees them.
-        # One writer, group commit: what arrives while it writes goes out in its next round, so a
-        # burst costs a few rounds (one fsync per log each) rather than a queue of small ones.
+        # Checkpointed updates are written (in a thread) before the master sees them: a crash of
+        # the agent never loses an update it sent (see write_batch on why not fsynced). One
+        # writer: what arrives while it writes goes out in its next round.
         if self._syncer is None:
             self._syncer = asyncio.create_task(self._sync_rounds(), name="agent-checkpoint-sync")
             self._syncs.add(self._syncer)
@@ -546,8 +545,7 @@ class Agent:
 
 
 def split_by_path(writes: list[Write], parts: int = SYNC_THREADS, min_paths: int = 8) -> list[list[Write]]:
-    """Up to `parts` lists to write at once, each file's lines in one of them and in order: each
-    log is fsynced on its own, and a few threads let the disk take those flushes together.
+    """Up to `parts` lists to write at once, each file's lines in one of them and in order.
 
     >>> [[w.path for w in part] for part in split_by_path([Write("a", b""), Write("b", b""), Write("a", b"")], 2, 1)]
     [['a', 'a'], ['b']]

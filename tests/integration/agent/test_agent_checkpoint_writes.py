@@ -87,7 +87,7 @@ async def test_a_requested_kill_is_kept_by_the_launcher_and_the_finished_run_is_
 
 
 def test_a_round_of_lines_is_split_by_log_with_each_logs_lines_in_order() -> None:
-    lines = [Write(f"log{i % 20}", f"{i}\n".encode(), fsync=True) for i in range(60)]
+    lines = [Write(f"log{i % 20}", f"{i}\n".encode()) for i in range(60)]
     parts = split_by_path(lines, parts=4, min_paths=4)
     assert len(parts) == 4
     for part in parts:

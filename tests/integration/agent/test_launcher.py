@@ -640,3 +640,32 @@ def test_launchers_on_different_work_dirs_coexist(start_launcher: StartLauncher,
     b = start_launcher("--connect-within", "10", work_dir=other)
     assert Client(a.work_dir).hello().pid == a.pid
     assert Client(other).hello().pid == b.pid
+
+
+def test_spawns_sent_right_after_other_messages_keep_their_descriptors(
+        launcher: LauncherProcess, tmp_path: Path) -> None:
+    # Linux may return the bytes of a Signal and of the Spawn after it in one read, with the
+    # Spawn's descriptors: they must still go to the Spawn (a flake the agent tests once hit).
+    c = Client(launcher.work_dir)
+    c.hello()
+    refs: dict[int, int] = {}
+    for i in range(40):
+        fds = [os.open(tmp_path / f"{i}.{n}", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644) for n in ("out", "err")]
+        try:
+            msg = c.spawn_msg(["/bin/sh", "-c", f"echo {i}; echo e{i} >&2"])
+            c.send_raw(lp.encode(lp.Signal(1, 0)) + lp.encode(lp.Release([])))  # separate sends, then the spawn
+            c.send(msg, fds)
+            refs[msg.ref] = i
+        finally:
+            for fd in fds:
+                os.close(fd)
+    started: dict[int, int] = {}
+    while len(started) < len(refs):
+        answer = c.expect((lp.Spawned, lp.SpawnFailed))
+        assert isinstance(answer, lp.Spawned), answer
+        started[answer.pid] = refs[answer.ref]
+    for pid in started:
+        assert c.wait_exit(pid).returncode == 0
+    for i in refs.values():
+        assert (tmp_path / f"{i}.out").read_text() == f"{i}\n"
+        assert (tmp_path / f"{i}.err").read_text() == f"e{i}\n"
