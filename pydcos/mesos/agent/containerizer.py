@@ -432,7 +432,9 @@ class Containerizer:
                 self._trim_timer = self._loop.call_later(SPARE_IDLE_S, self._trim_spares)
         # Only this task's group now: sweeping every pending group and cgroup on each exit made
         # a scale-down of hundreds of tasks quadratic. What is still dying is left to the timer.
-        if self._reaping and not self._reap_group(proc.pgid):
+        # A launched task's group was killed and is reaped by the launcher, which did so while its
+        # leader was a zombie: signalling the group id again from here could hit a reused one.
+        if self._reaping and launched is None and not self._reap_group(proc.pgid):
             self._groups_to_reap[proc.pgid] = self._loop.time() + REAP_DEADLINE_S
         if (self._groups_to_reap or self._cgroups_to_destroy) and self._reap_timer is None:
             self._reap_timer = self._loop.call_later(REAP_INTERVAL_S, self._reap_groups)
