@@ -12,9 +12,12 @@ Recovery replays each log into the StatusUpdateManager (what is unacknowledged i
 and decides, per container, from what the machine says now (`decide`):
 
     a terminal update is logged          -> Done: nothing runs, resend what is unacknowledged
-    pid alive with the same start time   -> Reattach
-    gone, exit file written by wrapper   -> Ended with the real status
-    gone, no exit file                   -> Ended TASK_FAILED / TASK_KILLED (killed by a signal)
+    running (under the task launcher,
+      or pid alive with its start time)  -> Reattach
+    ended, its status known (launcher's
+      unreleased exit; an older agent's
+      wrapper file)                      -> Ended with the real status
+    gone, status unknown                 -> Ended TASK_FAILED / TASK_KILLED (kill requested)
     never started (no pid recorded)      -> Ended TASK_FAILED
 
 >>> parse_log(encode_ack("u1") + b'{"type":"upd')        # a torn last line is ignored
@@ -153,7 +156,8 @@ Decision = Done | Reattach | Ended
 
 
 def exit_returncode(code: int) -> int:
-    """The wrapper records the shell's `$?`: above 128 means killed by signal code - 128."""
+    """An older agent's wrapper recorded the shell's `$?` (EXIT_FILE): above 128 means killed by
+    signal code - 128. Read only for tasks such an agent started (upgrades)."""
     return -(code - 128) if 128 < code < 128 + 65 else code
 
 
@@ -173,21 +177,6 @@ def decide(record: ContainerRecord, replayed: Replayed, *, alive: bool, returnco
     if record.kill_requested:
         return Ended("TASK_KILLED", "Command terminated while the agent was down", None)
     return Ended("TASK_FAILED", "Executor terminated while the agent was down", "REASON_EXECUTOR_TERMINATED")
-
-
-def wrapped_argv(executable: str, argv: list[str]) -> tuple[str, list[str]]:
-    """Start a checkpointed command through a shell that stays its parent and writes its exit
-    status to EXIT_FILE in the sandbox (the cwd), so a restarted agent can read it.
-
-    >>> wrapped_argv("/bin/sh", ["sh", "-c", "exit 3"])[1][-3:]
-    ['/bin/sh', '-c', 'exit 3']
-    """
-    # The wrapper outlives a SIGTERM to the group (`trap :`; a handler, unlike an ignored signal,
-    # is reset by exec, so the command still gets SIGTERM and its grace period). The status is
-    # written by the `printf` builtin in one write(2), and read only once the wrapper is gone, so
-    # no `mv` (a process of its own, about 1 ms of CPU per task ending) is needed to make it whole.
-    script = f'trap : TERM INT; "$@"; c=$?; printf %d "$c" > {EXIT_FILE}; exit "$c"'
-    return "/bin/sh", ["sh", "-c", script, "pydcos-wrapper", executable, *argv[1:]]
 
 
 def proc_start_time(stat: str) -> int | None:

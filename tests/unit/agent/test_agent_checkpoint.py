@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
-import signal
-import subprocess
 from pathlib import Path
 
 from pydcos.core.clock import FakeClock
@@ -106,26 +103,6 @@ def test_start_time_is_field_22_even_with_spaces_and_parens_in_the_name() -> Non
     stat = "9 (a) b)) S 1 9 9 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 555 1 2"
     assert ck.proc_start_time(stat) == 555
     assert ck.proc_start_time("garbage") is None
-
-
-def test_the_wrapper_keeps_argv_and_writes_the_exit_status(tmp_path: object) -> None:
-    executable, argv = ck.wrapped_argv("/bin/sh", ["sh", "-c", "echo \"$1 it's\"; exit 3", "x", "quoted"])
-    result = subprocess.run([*argv], executable=executable, cwd=str(tmp_path), capture_output=True, check=False)
-    assert (result.returncode, result.stdout) == (3, b"quoted it's\n")
-    with open(f"{tmp_path}/{ck.EXIT_FILE}") as f:
-        assert f.read() == "3"
-
-
-def test_the_wrapper_outlives_a_sigterm_to_the_group_and_records_the_command_status(tmp_path: object) -> None:
-    executable, argv = ck.wrapped_argv("/bin/sh", ["sh", "-c", 'trap "exit 7" TERM; echo up; sleep 5 & wait'])
-    proc = subprocess.Popen(argv, executable=executable, cwd=str(tmp_path), stdout=subprocess.PIPE,
-                            process_group=0)
-    assert proc.stdout is not None and proc.stdout.readline() == b"up\n"
-    os.killpg(proc.pid, signal.SIGTERM)
-    assert proc.wait(timeout=10) == 7
-    with open(f"{tmp_path}/{ck.EXIT_FILE}") as f:
-        assert f.read() == "7"
-    proc.stdout.close()
 
 
 def test_a_run_directory_goes_when_its_last_task_is_done() -> None:
