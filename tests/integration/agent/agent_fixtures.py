@@ -5,8 +5,10 @@ one that wants other agent settings overrides `agent_overrides`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -30,7 +32,46 @@ def work_dir() -> Iterator[str]:
     path = tempfile.mkdtemp(prefix="pydcos-agent-")
     os.chmod(path, 0o755)
     yield path
+    stop_launchers(path)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def stop_launchers(work_dir: str) -> None:
+    """A test that ended with its agent SIGKILLed leaves the work dir's task launcher (and its
+    tasks) running: it waits for an agent that will not come. Stop them, found by the work dir on
+    the launcher's command line and by being its children."""
+    argv_tail = ["pydcos.mesos.agent.launcher", "--work-dir", work_dir]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv[-4:-1] != argv_tail and argv[-3:] != argv_tail:
+            continue
+        pid = int(entry)
+        children = _children(pid)
+        for child in children:  # each task leads its own process group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        for dead in (pid, *children):  # ours to reap when this test process started them (or is their subreaper)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(dead, 0)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return found
 
 
 @pytest.fixture

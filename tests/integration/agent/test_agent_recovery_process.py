@@ -11,7 +11,7 @@ import sys
 
 import aiohttp
 from agent_fake_master import get_json
-from agent_fixtures import StartAgent
+from agent_fixtures import StartAgent, stop_launchers
 from agent_process import ended_tasks, running, sandbox_pid, updates_settled
 
 from pydcos.core.waiting import wait_until
@@ -237,3 +237,19 @@ async def test_a_kill_under_way_when_the_agent_dies_is_finished_after_the_restar
         killed = await s.wait_update("stubborn", {"TASK_KILLED", "TASK_FAILED", "TASK_LOST"}, timeout=20)
         assert killed["state"] == "TASK_KILLED", killed
         assert not running(pid)
+
+
+async def test_a_test_that_ends_with_its_agent_sigkilled_leaves_no_launcher_behind(
+    real_master: Master, work_dir: str, start_agent: StartAgent
+) -> None:
+    agent = await start_agent()
+    async with SchedulerClient(real_master.url, {"user": "root", "name": "ckpt", "checkpoint": True}) as s:
+        await launch(s, [("sleeper", "echo $$ > pid; exec sleep 60")])
+        await s.wait_update("sleeper", {"TASK_RUNNING"})
+        await wait_until(lambda: glob.glob(f"{work_dir}/slaves/*/frameworks/*/executors/sleeper/runs/*/pid"),
+                         what="pid written")
+        pid = sandbox_pid(work_dir, "sleeper")
+        await agent.kill9()
+        assert running(pid)  # the launcher keeps it for the next agent
+        stop_launchers(work_dir)  # what the work_dir fixture does at the end of every test
+        await wait_until(lambda: not running(pid), timeout=5, what="the task stopped")
