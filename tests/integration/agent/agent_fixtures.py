@@ -18,7 +18,7 @@ import pytest
 from agent_fake_master import FakeMaster, fast_config
 from agent_process import AgentProcess
 
-from pydcos.core.waiting import wait_until
+from pydcos.core.waiting import wait_until, wait_until_sync
 from pydcos.mesos.agent.service import Agent
 from pydcos.mesos.master.config import MasterConfig
 from pydcos.mesos.master.service import Master
@@ -53,14 +53,25 @@ def stop_launchers(work_dir: str) -> None:
             continue
         pid = int(entry)
         children = _children(pid)
-        for child in children:  # each task leads its own process group
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child, signal.SIGKILL)
+        for child in children:  # tasks lead their own process groups; adopted orphans may not
+            for kill in (os.killpg, os.kill):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    kill(child, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        for dead in (pid, *children):  # ours to reap when this test process started them (or is their subreaper)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(dead, 0)
+        # Ours to reap when this test process started them (or became their subreaper); never
+        # a blocking wait: one that is not ours answers at once, and all of them were SIGKILLed.
+        gone = (pid, *children)
+        wait_until_sync(lambda gone=gone: all(_reaped(p) for p in gone), timeout=5,
+                        what=f"the launcher {pid} and its tasks to be gone")
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        found, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True  # not our child: init (or its parent) reaps it
+    return found != 0
 
 
 def _children(pid: int) -> list[int]:
