@@ -4,13 +4,14 @@
 
 >>> sandbox_path("/w", "S0", "F0", "t1", "c1")
 '/w/slaves/S0/frameworks/F0/executors/t1/runs/c1'
->>> command_argv(CommandInfo(value="echo hi"))
-('/bin/sh', ['sh', '-c', 'echo hi'])
+>>> command_argv(CommandInfo(value="echo hi; exit 3"))
+('/bin/sh', ['sh', '-c', 'echo hi; exit 3'])
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from pydcos.mesos.agent.errors import InvalidTask
@@ -103,11 +104,45 @@ def check_executor_task(framework: FrameworkInfo, task: TaskInfo) -> None:
 
 def command_argv(command: CommandInfo) -> tuple[str, list[str]]:
     """(executable, argv): `/bin/sh -c value` for shell commands; `value` run with `arguments`
-    as its argv otherwise (argv[0] defaults to the value, as Mesos does)."""
+    as its argv otherwise (argv[0] defaults to the value, as Mesos does).
+
+    A simple command (one program and its words, see `is_simple_command`) is run as
+    `exec value`: the shell becomes the program instead of waiting for it as a second process,
+    which is what bash does by itself and dash (Debian's /bin/sh) does not. The task then costs
+    one process, not two, and its status is the program's own.
+
+    >>> command_argv(CommandInfo(value="sleep 3600"))
+    ('/bin/sh', ['sh', '-c', 'exec sleep 3600'])
+    >>> command_argv(CommandInfo(value="cd /srv && ./run"))
+    ('/bin/sh', ['sh', '-c', 'cd /srv && ./run'])
+    """
     value = command.value or ""
     if command.shell:
-        return SHELL, ["sh", "-c", value]
+        return SHELL, ["sh", "-c", f"exec {value}" if is_simple_command(value) else value]
     return value, list(command.arguments) if command.arguments else [value]
+
+
+# A word of a simple command: plain characters, and $NAME or ${NAME} (expanded as usual).
+_WORD = r"(?:[A-Za-z0-9_./:@%+,=-]|\$[A-Za-z_][A-Za-z0-9_]*|\$\{[A-Za-z_][A-Za-z0-9_]*\})+"
+_SIMPLE = re.compile(rf"[ \t]*[A-Za-z0-9_./:@%+,-]+(?:[ \t]+{_WORD})*[ \t]*")
+# Words a shell runs itself: `exec` in front of them would fail or change their meaning.
+_SHELL_WORDS = frozenset(
+    "! . : [[ alias bg break case cd command continue do done elif else esac eval exec exit export fc fg "
+    "fi for function getopts hash if in jobs local read readonly return select set shift source then "
+    "time times trap type ulimit umask unalias unset until wait while".split())
+
+
+def is_simple_command(value: str) -> bool:
+    """One program and its words, nothing for the shell to do but expand variables: no operators,
+    quotes, redirections, globs, assignments or shell builtins. Conservative on purpose: what it
+    refuses still runs, as `sh -c value`.
+
+    >>> [is_simple_command(c) for c in ("python3 -m http.server $PORT0", "a; b", "FOO=1 prog", "cd /x", "")]
+    [True, False, False, False, False]
+    """
+    if _SIMPLE.fullmatch(value) is None:
+        return False
+    return value.split()[0] not in _SHELL_WORDS
 
 
 def task_user(framework: FrameworkInfo, task: TaskInfo) -> str | None:

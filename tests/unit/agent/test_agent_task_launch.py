@@ -94,7 +94,8 @@ def test_task_variables_override_and_odd_ones_are_skipped() -> None:
 
 
 def test_command_argv() -> None:
-    assert command_argv(CommandInfo(value="echo $HOME")) == ("/bin/sh", ["sh", "-c", "echo $HOME"])
+    assert command_argv(CommandInfo(value="echo $HOME")) == ("/bin/sh", ["sh", "-c", "exec echo $HOME"])
+    assert command_argv(CommandInfo(value="echo $HOME; exit 2")) == ("/bin/sh", ["sh", "-c", "echo $HOME; exit 2"])
     assert command_argv(CommandInfo(value="/bin/echo", shell=False, arguments=["echo", "a"])) == (
         "/bin/echo", ["echo", "a"])
     assert command_argv(CommandInfo(value="sleep", shell=False)) == ("sleep", ["sleep"])
@@ -148,7 +149,7 @@ def test_sandbox_layout_and_spec() -> None:
     path = sandbox_path("/var/lib/agent", "S0", "F0", "t1", "c1")
     assert path == "/var/lib/agent/slaves/S0/frameworks/F0/executors/t1/runs/c1"
     spec = build_spec(task=task(), sandbox=path, env={"A": "1"}, user=None)
-    assert (spec.executable, spec.argv, spec.sandbox, spec.user) == ("/bin/sh", ["sh", "-c", "true"], path, None)
+    assert (spec.executable, spec.argv, spec.sandbox, spec.user) == ("/bin/sh", ["sh", "-c", "exec true"], path, None)
 
 
 # --- statuses -------------------------------------------------------------------------------
