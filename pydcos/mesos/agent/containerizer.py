@@ -150,6 +150,7 @@ class Containerizer:
         self._by_pid: dict[int, str] = {}  # launched tasks' pids -> container ids
         self._unclaimed: dict[int, lp.Exit] = {}  # exits of launched pids nobody adopted yet
         self._releasable: list[int] = []  # exits handled here, to release once on disk
+        self._launched_running: dict[int, lp.Child] = {}  # the launcher's hello: tasks still running
 
     # --- the task launcher (durable tasks) -------------------------------------------------------
 
@@ -160,7 +161,12 @@ class Containerizer:
                                        on_lost=self._launcher_lost)
         hello = self.launcher.connect()
         self._unclaimed.update((e.pid, e) for e in hello.exits)
+        self._launched_running = {c.pid: c for c in hello.running}
         return hello
+
+    def launched_running(self, pid: int) -> lp.Child | None:
+        """The launcher's hello listed this pid as running (a task of the previous agent run)."""
+        return self._launched_running.get(pid)
 
     def take_releasable(self) -> list[int]:
         """The exits handled since the last call (their status updates are queued by now)."""
@@ -338,9 +344,7 @@ class Containerizer:
         """Watch a process group left running by a previous run of the agent: a child of the
         task launcher, or else any process (an older agent's checkpoint wrapper writes
         `exit_file`). False when it is gone already."""
-        launcher = self.launcher
-        hello = launcher.hello if launcher is not None else None
-        if hello is not None and (pid in self._unclaimed or any(c.pid == pid for c in hello.running)):
+        if self.launcher is not None and (pid in self._unclaimed or pid in self._launched_running):
             if self.isolator is not None and limits is not None:
                 self.isolator.adopt(container_id, limits)
             self._procs[container_id] = _Process(container_id, None, pgid=pid, pidfd=None,

@@ -63,19 +63,19 @@ class LauncherClient:
 
     def _connect_once(self, deadline: float) -> lp.Hello:
         name = lp.socket_name(self.work_dir)
-        sock = _try_connect(name)
+        sock = try_connect(name)
         if sock is None:
             self._start()
             while sock is None:
                 if self._started is not None and self._started.poll() is not None:
-                    sock = _try_connect(name)  # it found another launcher already listening
+                    sock = try_connect(name)  # it found another launcher already listening
                     if sock is None:
                         raise LaunchFailed(f"the task launcher exited with status {self._started.returncode}")
                     break
                 if time.monotonic() > deadline:
                     raise LaunchFailed("the task launcher did not start listening in time")
                 select.select([], [], [], 0.01)  # polling a socket name: nothing to wait on
-                sock = _try_connect(name)
+                sock = try_connect(name)
         sock.setblocking(False)
         self._sock = sock
         self._frames = lp.FrameReader()
@@ -252,7 +252,8 @@ class LauncherClient:
         self._on_lost()
 
 
-def _try_connect(name: bytes) -> socket.socket | None:
+def try_connect(name: bytes) -> socket.socket | None:
+    """A blocking connection to a launcher's socket name, or None when nobody listens there."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.connect(name)

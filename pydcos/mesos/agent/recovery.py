@@ -119,20 +119,16 @@ def _task_now(agent: Agent, record: ck.ContainerRecord) -> tuple[ck.ContainerRec
     """Is the task's process alive, and if not, how did it end? The task launcher knows for the
     tasks it started (and whether their kill was requested); else the pid and its start time
     say whether it runs, and an older agent's wrapper may have left the exit status in a file."""
-    launcher = agent.tasks.containers.launcher
-    hello = launcher.hello if launcher is not None else None
+    containers = agent.tasks.containers
     pid = record.pid
-    if hello is not None and pid is not None:
-        for child in hello.running:
-            if child.pid == pid:
-                if child.kill_requested and not record.kill_requested:
-                    record = msgspec.structs.replace(record, kill_requested=True)
-                return record, True, None
-        ended = agent.tasks.containers.launched_exit(pid)
-        if ended is not None:
-            if ended.kill_requested and not record.kill_requested:
+    if containers.launcher is not None and pid is not None:
+        child = containers.launched_running(pid)
+        ended = None if child is not None else containers.launched_exit(pid)
+        known = child or ended
+        if known is not None:
+            if known.kill_requested and not record.kill_requested:
                 record = msgspec.structs.replace(record, kill_requested=True)
-            return record, False, ended.returncode
+            return record, child is not None, ended.returncode if ended is not None else None
     alive = (record.pid is not None and record.start_time is not None
              and read_start_time(record.pid) == record.start_time)
     code = None if alive else read_exit_code(record.sandbox)

@@ -32,6 +32,15 @@ async def launch(scheduler: SchedulerClient, tasks: list[tuple[str, str]]) -> st
 def states(scheduler: SchedulerClient, task_id: str) -> list[str]:
     return [u["state"] for u in scheduler.updates if u["task_id"]["value"] == task_id]
 
+async def start_sleeper(scheduler: SchedulerClient, work_dir: str, task_id: str) -> tuple[str, int]:
+    """Launch `task_id` (writes its pid to its sandbox, then sleeps); returns the agent id and the pid."""
+    agent_id = await launch(scheduler, [(task_id, "echo $$ > pid; exec sleep 30")])
+    await scheduler.wait_update(task_id, {"TASK_RUNNING"})
+    await wait_until(lambda: glob.glob(f"{work_dir}/slaves/*/frameworks/*/executors/{task_id}/runs/*/pid"),
+                     what="pid written")
+    return agent_id, sandbox_pid(work_dir, task_id)
+
+
 
 async def test_checkpointed_tasks_survive_a_sigkilled_agent(
     real_master: Master, work_dir: str, http: aiohttp.ClientSession, start_agent: StartAgent
@@ -100,11 +109,7 @@ async def test_tasks_of_a_non_checkpointing_framework_are_killed_at_restart(
 ) -> None:
     agent = await start_agent()
     async with SchedulerClient(real_master.url, {"user": "root", "name": "plain"}) as s:
-        agent_id = await launch(s, [("plain", "echo $$ > pid; exec sleep 30")])
-        await s.wait_update("plain", {"TASK_RUNNING"})
-        await wait_until(lambda: glob.glob(f"{work_dir}/slaves/*/frameworks/*/executors/plain/runs/*/pid"),
-                         what="pid written")
-        pid = sandbox_pid(work_dir, "plain")
+        agent_id, pid = await start_sleeper(s, work_dir, "plain")
         await agent.kill9()
         assert running(pid)
         await agent.start()
@@ -120,11 +125,7 @@ async def test_cleanup_kills_everything_and_registers_anew(
 ) -> None:
     agent = await start_agent()
     async with SchedulerClient(real_master.url, {"user": "root", "name": "ckpt", "checkpoint": True}) as s:
-        agent_id = await launch(s, [("c1", "echo $$ > pid; exec sleep 30")])
-        await s.wait_update("c1", {"TASK_RUNNING"})
-        await wait_until(lambda: glob.glob(f"{work_dir}/slaves/*/frameworks/*/executors/c1/runs/*/pid"),
-                         what="pid written")
-        pid = sandbox_pid(work_dir, "c1")
+        agent_id, pid = await start_sleeper(s, work_dir, "c1")
         await agent.kill9()
         agent.argv += ["--recover", "cleanup"]
         await agent.start()
@@ -244,11 +245,7 @@ async def test_a_test_that_ends_with_its_agent_sigkilled_leaves_no_launcher_behi
 ) -> None:
     agent = await start_agent()
     async with SchedulerClient(real_master.url, {"user": "root", "name": "ckpt", "checkpoint": True}) as s:
-        await launch(s, [("sleeper", "echo $$ > pid; exec sleep 60")])
-        await s.wait_update("sleeper", {"TASK_RUNNING"})
-        await wait_until(lambda: glob.glob(f"{work_dir}/slaves/*/frameworks/*/executors/sleeper/runs/*/pid"),
-                         what="pid written")
-        pid = sandbox_pid(work_dir, "sleeper")
+        _, pid = await start_sleeper(s, work_dir, "sleeper")
         await agent.kill9()
         assert running(pid)  # the launcher keeps it for the next agent
         stop_launchers(work_dir)  # what the work_dir fixture does at the end of every test

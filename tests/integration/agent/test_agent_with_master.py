@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 from agent_fake_master import fast_config, get_json
 
 from pydcos.core.waiting import wait_until
 from pydcos.mesos.agent.service import Agent
-from pydcos.mesos.master.config import MasterConfig
 from pydcos.mesos.master.service import Master
 from pydcos.testing.scheduler_client import SchedulerClient, command_task
-
-
-@pytest.fixture
-async def real_master() -> AsyncIterator[Master]:
-    config = MasterConfig(ip="127.0.0.1", port=0, allocation_interval=0.1, heartbeat_interval=1.0,
-                          agent_ping_interval=1.0, agent_unreachable_timeout=5.0)
-    async with Master(config) as master:
-        yield master
 
 
 async def test_a_task_launched_through_the_master_runs_on_the_agent(

@@ -22,6 +22,7 @@ import pytest
 
 from pydcos.core.waiting import wait_until_sync
 from pydcos.mesos.agent import launcher_protocol as lp
+from pydcos.mesos.agent.launcher_client import try_connect
 
 DEADLINE = 5.0
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
@@ -163,16 +164,8 @@ class Client:
 
     @staticmethod
     def _connect(name: bytes) -> socket.socket:
-        def attempt() -> socket.socket | None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-            try:
-                sock.connect(name)
-            except OSError:
-                sock.close()
-                return None
-            return sock
-
-        sock = wait_until_sync(attempt, timeout=DEADLINE, interval=0.01, what="the launcher's socket")
+        sock = wait_until_sync(lambda: try_connect(name), timeout=DEADLINE, interval=0.01,
+                               what="the launcher's socket")
         CLIENTS.append(sock)
         return sock
 

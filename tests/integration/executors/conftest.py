@@ -14,11 +14,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agent"))
 
 from agent_fake_master import fast_config  # noqa: E402
-from agent_fixtures import agent, http, make_agent, master, work_dir  # noqa: E402
+from agent_fixtures import agent, http, make_agent, master, real_master, work_dir  # noqa: E402
 
 from pydcos.core.waiting import wait_until  # noqa: E402
 from pydcos.mesos.agent.service import Agent  # noqa: E402
-from pydcos.mesos.master.config import MasterConfig  # noqa: E402
 from pydcos.mesos.master.service import Master  # noqa: E402
 
 __all__ = ["agent", "agent_overrides", "http", "make_agent", "master", "real_agent", "real_master", "work_dir"]
@@ -27,14 +26,6 @@ __all__ = ["agent", "agent_overrides", "http", "make_agent", "master", "real_age
 @pytest.fixture
 def agent_overrides() -> dict[str, Any]:
     return {"executor_registration_timeout_s": 10.0, "executor_heartbeat_s": 0.5}
-
-
-@pytest.fixture
-async def real_master() -> AsyncIterator[Master]:
-    config = MasterConfig(ip="127.0.0.1", port=0, allocation_interval=0.2, heartbeat_interval=1.0,
-                          agent_ping_interval=1.0, agent_unreachable_timeout=5.0)
-    async with Master(config) as m:
-        yield m
 
 
 @pytest.fixture
