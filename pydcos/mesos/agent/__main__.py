@@ -7,13 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
 
 from pydcos.core.log import get_logger, setup_logging
-from pydcos.core.service import stop_on_signals
+from pydcos.core.service import run_loop, stop_on_signals
 from pydcos.mesos.agent.config import AgentConfig, parse_attributes
 from pydcos.mesos.agent.errors import IsolationError
 from pydcos.mesos.agent.service import Agent
@@ -138,13 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before any thread exists: unsharing the mount namespace needs a single-threaded process.
     use_task_nameservers(args.task_nameserver, config.work_dir)
     try:
-        import uvloop
-    except ImportError:
-        runner = asyncio.run
-    else:
-        runner = uvloop.run
-    try:
-        runner(serve(config))
+        run_loop(serve(config))
     except IsolationError as exc:
         log.event("agent_start_failed", reason=exc.message)
         print(f"error: {exc.message}", file=sys.stderr)
