@@ -17,6 +17,15 @@ directory and renamed into the next container with the same limits, so its limit
 writing. At most MAX_SPARES are kept, each for SPARE_IDLE_S; `trim_spares` and `close` remove
 them, and a restarted agent removes those its previous run left. v2 cannot rename a cgroup.
 
+Files kept open: every launch writes a cgroup's `tasks` and every end reads `memory.oom_control`
+and `memory.usage_in_bytes` and resets the peak. Opening a cgroup file costs several times the
+read or write itself (the first open after a task ended measured 40 µs), so each container's
+cgroups (`_Cgroups`) keep those descriptors open; a descriptor follows its cgroup through the
+spare renames, so a spare is reused with its files already open. They are read with pread at
+offset 0, which restarts these single-value files. Not `cgroup.procs`: v1 caches its pid list per
+open file, so it is opened afresh each time. Open descriptors are bounded (`fd_budget`, a quarter
+of the soft RLIMIT_NOFILE); past it a file is opened and closed around each use.
+
 Getting the process in without a window: on v1 the agent moves its own launching thread into
 the container's cgroups (`tasks` takes single threads), starts the process with vfork (the
 child is born inside), and moves the thread back: about 0.1 ms per launch, and nothing the task
@@ -37,6 +46,7 @@ import contextlib
 import errno
 import itertools
 import os
+import resource
 import signal
 import time
 from collections.abc import Iterator
@@ -90,6 +100,70 @@ def _read_small(path: str) -> bytes:
         os.close(fd)
 
 
+class _FdBudget:
+    """How many cgroup files the isolator may keep open, and how many are."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+
+class _Cgroups:
+    """One container's cgroups (a path per controller) and the files kept open in them."""
+
+    __slots__ = ("paths", "_fds", "_budget")
+
+    def __init__(self, paths: dict[str, str], budget: _FdBudget) -> None:
+        self.paths = paths
+        self._fds: dict[tuple[str, str], int] = {}
+        self._budget = budget
+
+    def _open(self, controller: str, name: str, flags: int) -> tuple[int, bool]:
+        fd = self._fds.get((controller, name))
+        if fd is not None:
+            return fd, True
+        fd = os.open(os.path.join(self.paths[controller], name), flags | os.O_CLOEXEC)
+        if self._budget.used < self._budget.limit:
+            self._fds[(controller, name)] = fd
+            self._budget.used += 1
+            return fd, True
+        return fd, False
+
+    def read(self, controller: str, name: str, size: int = 4096) -> bytes:
+        """A single-value file's contents (not `cgroup.procs`: see the module doc)."""
+        fd, kept = self._open(controller, name, os.O_RDONLY)
+        try:
+            return os.pread(fd, size, 0)
+        finally:
+            if not kept:
+                os.close(fd)
+
+    def write(self, controller: str, name: str, data: bytes) -> None:
+        fd, kept = self._open(controller, name, os.O_WRONLY)
+        try:
+            os.pwrite(fd, data, 0)
+        finally:
+            if not kept:
+                os.close(fd)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._budget.used -= len(self._fds)
+        self._fds.clear()
+
+
+def fd_budget() -> int:
+    """A quarter of the soft limit on open files: the rest is for tasks' pidfds, sockets, logs."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return 0
+    return 16_384 if soft == resource.RLIM_INFINITY else max(0, soft // 4)
+
+
 class CgroupIsolator:
     """Owns the container cgroups of one agent. `agent_key` (the agent id once registered) names
     the agent's directory; set it before the first container."""
@@ -99,12 +173,13 @@ class CgroupIsolator:
         self.root_name = root_name
         self.cpu_quota = cpu_quota
         self.agent_key = "unregistered"
-        self._paths: dict[str, dict[str, str]] = {}
+        self._groups: dict[str, _Cgroups] = {}
+        self._fd_budget = _FdBudget(fd_budget())
         self._limits: dict[str, Limits] = {}
         self._agent_dirs: set[str] = set()
         self.spawn_inside = layout.version == 1
         self.reuse = layout.version == 1  # v2 cannot rename a cgroup
-        self._spares: dict[Limits, list[tuple[dict[str, str], float]]] = {}  # oldest first
+        self._spares: dict[Limits, list[tuple[_Cgroups, float]]] = {}  # oldest first
         self._spare_count = 0
         self._spare_names = itertools.count()
         self._home_fds: dict[str, int] = {}  # controller -> the agent's own `tasks` file, open
@@ -166,10 +241,12 @@ class CgroupIsolator:
         paths = self.layout.container_paths(self.root_name, key, container_id)
         if key not in self._agent_dirs:
             self._prepare_agent_dir(key)
-        self._paths[container_id] = paths
         self._limits[container_id] = limits
-        if self._take_spare(limits, paths):
+        spare = self._take_spare(limits, paths)
+        if spare is not None:
+            self._groups[container_id] = spare
             return
+        group = self._groups[container_id] = _Cgroups(paths, self._fd_budget)
         for path in paths.values():
             try:
                 os.mkdir(path, 0o755)
@@ -177,10 +254,10 @@ class CgroupIsolator:
                 self._prepare_agent_dir(key)
                 os.mkdir(path, 0o755)
         for controller, name, value in limit_writes(self.layout.version, limits):
-            _write(os.path.join(paths[controller], name), value)
+            _write(os.path.join(group.paths[controller], name), value)
 
     def _prepare_agent_dir(self, key: str) -> None:
-        ours = {p for spares in self._spares.values() for spare, _ in spares for p in spare.values()}
+        ours = {p for spares in self._spares.values() for spare, _ in spares for p in spare.paths.values()}
         for controller in self.layout.controllers():
             agent_dir = os.path.join(self.layout.base(controller, self.root_name), key)
             os.makedirs(agent_dir, exist_ok=True)
@@ -201,19 +278,21 @@ class CgroupIsolator:
         paths = {c: p for c, p in self.layout.container_paths(self.root_name, self.agent_key, container_id).items()
                  if os.path.isdir(p)}
         if paths:
-            self._paths[container_id] = paths
+            self._groups[container_id] = _Cgroups(paths, self._fd_budget)
             self._limits[container_id] = limits
             self._agent_dirs.add(self.agent_key)
 
     def update(self, container_id: str, limits: Limits) -> None:
         """New limits for a running container (a custom executor that received another task)."""
-        paths = self._paths.get(container_id)
-        if paths is None:
+        group = self._groups.get(container_id)
+        if group is None:
             return
         self._limits[container_id] = limits
         for controller, name, value in limit_writes(self.layout.version, limits):
+            if controller not in group.paths:
+                continue
             try:
-                _write(os.path.join(paths[controller], name), value)
+                _write(os.path.join(group.paths[controller], name), value)
             except OSError as exc:
                 log.warning("cgroup_limit_update_failed", container_id=container_id, file=name,
                             error=exc.strerror or str(exc))
@@ -222,14 +301,14 @@ class CgroupIsolator:
     def spawning(self, container_id: str) -> Iterator[None]:
         """Around the spawn of the container's process (v1): the calling thread sits in the
         container's cgroups, so the child is born there. Raises OSError when it cannot move in."""
-        paths = self._paths.get(container_id)
-        if not self.spawn_inside or not paths:
+        group = self._groups.get(container_id)
+        if not self.spawn_inside or group is None:
             yield
             return
         moved: list[str] = []
         try:
-            for controller, path in paths.items():
-                _write(os.path.join(path, "tasks"), "0")  # "0": this thread (see the module doc)
+            for controller in group.paths:
+                group.write(controller, "tasks", b"0")  # "0": this thread (see the module doc)
                 moved.append(controller)
             yield
         finally:
@@ -243,11 +322,11 @@ class CgroupIsolator:
     def spawn_moves(self, container_id: str) -> tuple[list[str], list[str]]:
         """For a spawn by the task launcher (v1): the `tasks` files its thread writes "0" to
         before the spawn (the container's) and after it (its home: the agent's, where it was born)."""
-        paths = self._paths.get(container_id)
-        if not self.spawn_inside or not paths:
+        group = self._groups.get(container_id)
+        if not self.spawn_inside or group is None:
             return [], []
-        enter = [os.path.join(path, "tasks") for path in paths.values()]
-        leave = [os.path.join(self.layout.mounts[c], self.layout.own[c].lstrip("/"), "tasks") for c in paths]
+        enter = [os.path.join(path, "tasks") for path in group.paths.values()]
+        leave = [os.path.join(self.layout.mounts[c], self.layout.own[c].lstrip("/"), "tasks") for c in group.paths]
         return enter, leave
 
     def _home_fd(self, controller: str) -> int:
@@ -263,7 +342,8 @@ class CgroupIsolator:
         A process that already exited is fine (ESRCH); anything else raises OSError."""
         if self.spawn_inside:
             return
-        for path in self._paths.get(container_id, {}).values():
+        group = self._groups.get(container_id)
+        for path in group.paths.values() if group else ():
             try:
                 _write(os.path.join(path, "cgroup.procs"), str(pid))
             except ProcessLookupError:
@@ -271,17 +351,18 @@ class CgroupIsolator:
 
     def pids(self, container_id: str) -> set[int]:
         out: set[int] = set()
-        for path in self._paths.get(container_id, {}).values():
+        group = self._groups.get(container_id)
+        for path in group.paths.values() if group else ():
             with contextlib.suppress(OSError):
                 out.update(int(p) for p in _read(os.path.join(path, "cgroup.procs")).split() if p.isdigit())
         return out
 
     def kill_all(self, container_id: str) -> None:
         """SIGKILL every process in the container's cgroups (`cgroup.kill` on v2 when present)."""
-        paths = self._paths.get(container_id, {})
-        if self.layout.version == 2 and "" in paths:
+        group = self._groups.get(container_id)
+        if self.layout.version == 2 and group is not None and "" in group.paths:
             with contextlib.suppress(OSError):
-                _write(os.path.join(paths[""], "cgroup.kill"), "1")
+                _write(os.path.join(group.paths[""], "cgroup.kill"), "1")
                 return
         for _ in range(KILL_ROUNDS):  # a process may fork between the read and the kill
             pids = self.pids(container_id)
@@ -293,20 +374,20 @@ class CgroupIsolator:
 
     def limitation(self, container_id: str) -> str | None:
         """After the container's main process ended: the memory limitation that killed it, if any."""
-        paths = self._paths.get(container_id)
-        if paths is None:
+        group = self._groups.get(container_id)
+        if group is None:
             return None
         (controller, events), (_, peak) = oom_files(self.layout.version)
-        if controller not in paths:
+        if controller not in group.paths:
             return None
         try:
-            contents = {events: _read(os.path.join(paths[controller], events))}
+            contents = {events: group.read(controller, events).decode("ascii", "replace")}
         except OSError:
             return None
         if not oom_killed(self.layout.version, contents):
             return None
         try:  # read only after an OOM kill: this runs for every task that ends
-            peak_bytes = parse_int(_read(os.path.join(paths[controller], peak)))
+            peak_bytes = parse_int(_read(os.path.join(group.paths[controller], peak)))
         except OSError:
             peak_bytes = None
         return memory_limitation_message(self._limits[container_id].memory_bytes, peak_bytes)
@@ -316,67 +397,67 @@ class CgroupIsolator:
         container with the same limits when nothing of it is left, else `destroy` them. False
         while one is still busy (what is left is SIGKILLed): call `destroy` again later. `now`
         (monotonic) dates the spare for `trim_spares`."""
-        paths = self._paths.get(container_id)
+        group = self._groups.get(container_id)
         limits = self._limits.get(container_id)
-        if (paths is None or limits is None or not self.reuse or self._spare_count >= MAX_SPARES
-                or oom or len(paths) != len(self.layout.controllers())):
+        if (group is None or limits is None or not self.reuse or self._spare_count >= MAX_SPARES
+                or oom or len(group.paths) != len(self.layout.controllers())):
             return self.destroy(container_id)
         usage_controller, usage_file = memory_usage_file(self.layout.version)
         try:
-            left = {int(pid) for p in paths.values()
+            left = {int(pid) for p in group.paths.values()
                     for pid in _read_small(os.path.join(p, "cgroup.procs")).split() if pid.isdigit()}
             if left:  # members still dying (a kill ends the leader first): SIGKILL them, remove it later
                 for pid in left:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, signal.SIGKILL)
                 return False
-            charged = parse_int(_read_small(os.path.join(paths[usage_controller], usage_file)).decode("ascii"))
+            charged = parse_int(group.read(usage_controller, usage_file, 64).decode("ascii"))
         except (OSError, KeyError, UnicodeDecodeError):
             return self.destroy(container_id)
         if not spare_reusable(self.layout.version, oom=oom, processes_left=bool(left), charged_bytes=charged):
             return self.destroy(container_id)
         name = f"{SPARE_PREFIX}{next(self._spare_names)}"
-        spare: dict[str, str] = {}
         try:
             reset = peak_reset(self.layout.version)
             if reset is not None:
-                _write(os.path.join(paths[reset[0]], reset[1]), reset[2])
-            for controller, path in paths.items():
+                group.write(reset[0], reset[1], reset[2].encode("ascii"))
+            for controller, path in group.paths.items():
                 target = os.path.join(os.path.dirname(path), name)
                 os.rename(path, target)
-                spare[controller] = target
+                group.paths[controller] = target  # where it is now, should a later rename fail
         except OSError:
-            self._paths[container_id] = {**paths, **spare}  # where each one is now
             return self.destroy(container_id)
-        del self._paths[container_id]
+        del self._groups[container_id]
         del self._limits[container_id]
-        self._spares.setdefault(limits, []).append((spare, now))
+        self._spares.setdefault(limits, []).append((group, now))
         self._spare_count += 1
         return True
 
-    def _take_spare(self, limits: Limits, paths: dict[str, str]) -> bool:
-        """Rename a spare with these limits to the container's paths; False when there is none."""
+    def _take_spare(self, limits: Limits, paths: dict[str, str]) -> _Cgroups | None:
+        """Rename a spare with these limits to the container's paths; None when there is none."""
         spares = self._spares.get(limits)
         while spares:
             spare, _ = spares.pop()
             self._spare_count -= 1
             if not spares:
                 del self._spares[limits]
-            moved: dict[str, str] = {}
+            was = dict(spare.paths)
             try:
-                for controller, path in spare.items():
+                for controller, path in was.items():
                     os.rename(path, paths[controller])
-                    moved[controller] = path
+                    spare.paths[controller] = paths[controller]
                     # Renaming keeps the old mtime: a fresh one keeps collect_garbage away until it runs.
                     os.utime(paths[controller])
-                return True
+                return spare
             except (OSError, KeyError):  # e.g. the agent's id changed: a cgroup is renamed within its parent only
-                for controller, path in moved.items():
-                    with contextlib.suppress(OSError):
-                        os.rename(paths[controller], path)
+                for controller, path in was.items():
+                    if spare.paths[controller] != path:
+                        with contextlib.suppress(OSError):
+                            os.rename(spare.paths[controller], path)
+                            spare.paths[controller] = path
                 self._discard(spare)
             spares = self._spares.get(limits)
-        return False
+        return None
 
     def trim_spares(self, older_than: float) -> int:
         """Remove the spares released before `older_than` (monotonic). Returns how many went."""
@@ -396,8 +477,9 @@ class CgroupIsolator:
     def spares(self) -> int:
         return self._spare_count
 
-    def _discard(self, paths: dict[str, str]) -> None:
-        for path in paths.values():
+    def _discard(self, group: _Cgroups) -> None:
+        group.close()
+        for path in group.paths.values():
             try:
                 os.rmdir(path)
             except FileNotFoundError:
@@ -408,11 +490,12 @@ class CgroupIsolator:
     def destroy(self, container_id: str) -> bool:
         """Remove the container's cgroups, SIGKILLing whatever still keeps one busy. False while
         one is still busy (killed processes not yet gone): call again later."""
-        paths = self._paths.get(container_id)
-        if paths is None:
+        group = self._groups.get(container_id)
+        if group is None:
             return True
+        group.close()
         left = {}
-        for controller, path in paths.items():
+        for controller, path in group.paths.items():
             try:
                 os.rmdir(path)
             except FileNotFoundError:
@@ -423,20 +506,22 @@ class CgroupIsolator:
                                 error=exc.strerror or str(exc))
                 left[controller] = path
         if left:
-            self._paths[container_id] = left
+            group.paths = left
             self.kill_all(container_id)  # rmdir failed: something still runs in there
             return False
-        del self._paths[container_id]
+        del self._groups[container_id]
         self._limits.pop(container_id, None)
         return True
 
     def forget(self, container_id: str) -> None:
         """Stop tracking a container whose cgroups could not be removed (logged by the caller)."""
-        self._paths.pop(container_id, None)
+        group = self._groups.pop(container_id, None)
+        if group is not None:
+            group.close()
         self._limits.pop(container_id, None)
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self._groups)
 
     def collect_garbage(self, min_age_s: float = 60.0) -> int:
         """Remove what agents that died without cleaning up left under the pydcos parent: empty

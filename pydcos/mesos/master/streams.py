@@ -3,6 +3,12 @@
 Both buffer what the state decided to send and write it from one task per channel, so a slow
 peer never blocks the event loop or other peers. Agent frames are coalesced: consecutive
 launches or acknowledgements for one agent leave as one frame.
+
+A burst of pipelined scheduler calls (a framework acknowledging two hundred updates) is handled
+one call per loop turn or two, aiohttp running each request as its own task. Writing to the
+agent after every call would wake the agent once per acknowledgement, so a channel lets the
+burst finish first (`settle`): it waits turns while its batch still grows, at most SETTLE_TURNS.
+A lone message waits two idle turns, some microseconds.
 """
 
 from __future__ import annotations
@@ -24,6 +30,23 @@ HEARTBEAT_RECORD = frame(v1.encode(v1.HEARTBEAT))
 
 # A framework that stops reading its stream is cut off rather than allowed to eat the master's memory.
 MAX_BUFFERED_EVENTS = 200_000
+# How many loop turns a channel waits for a growing burst before writing anyway, and how many
+# turns without growth end the burst (a pipelined call takes one turn or two).
+SETTLE_TURNS = 64
+SETTLE_IDLE_TURNS = 2
+
+
+async def settle(pending: list[object]) -> None:
+    """Return once `pending` stopped growing for SETTLE_IDLE_TURNS loop turns (at most SETTLE_TURNS)."""
+    seen, idle = len(pending), 0
+    for _ in range(SETTLE_TURNS):
+        await asyncio.sleep(0)
+        if len(pending) == seen:
+            idle += 1
+            if idle >= SETTLE_IDLE_TURNS:
+                return
+        else:
+            seen, idle = len(pending), 0
 
 
 class FrameworkStream:
@@ -98,6 +121,8 @@ class AgentChannel:
         try:
             while True:
                 await self._wakeup.wait()
+                if not self._closed:
+                    await settle(self._pending)  # type: ignore[arg-type]
                 self._wakeup.clear()
                 batch, self._pending = self._pending, []
                 for message in coalesce(batch, kills=self.batch_kills):
