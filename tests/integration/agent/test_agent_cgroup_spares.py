@@ -182,3 +182,68 @@ def _move(isolator: CgroupIsolator, container_id: str, pid: int) -> None:
     """Put another process into a container's cgroups."""
     for path in container_dirs(isolator, isolator.agent_key, container_id).values():
         (path / "cgroup.procs").write_text(str(pid))
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@needs_v1
+def test_a_spare_keeps_its_open_files_through_reuse_and_gives_them_back(isolator: CgroupIsolator) -> None:
+    before = open_fds()
+    try:
+        for i in range(20):  # one pair of cgroups serves them all, renamed each time
+            cid = f"c{i}"
+            isolator.create(cid, LIMITS)
+            with isolator.spawning(cid):
+                child = subprocess.Popen([sys.executable, "-c", "pass"])
+            assert child.wait() == 0
+            assert isolator.limitation(cid) is None
+            assert isolator.release(cid, oom=False, now=float(i))
+            assert isolator.spares == 1
+        kept = open_fds() - before
+        assert 0 < kept <= 8  # tasks files, oom_control, usage, peak reset: not one set per container
+    finally:
+        isolator.close()
+    assert open_fds() == before
+
+
+@needs_v1
+def test_files_read_through_a_kept_descriptor_are_current(isolator: CgroupIsolator) -> None:
+    """The kept oom_control descriptor must see an OOM kill that happened after it was opened."""
+    small = Limits(cpu_shares=102, memory_bytes=32 << 20)
+    try:
+        isolator.create("warm", small)
+        assert isolator.limitation("warm") is None  # opens and reads oom_control
+        assert isolator.release("warm", oom=False, now=1.0)
+        isolator.create("hog", small)  # the spare, its oom_control descriptor already open
+        with isolator.spawning("hog"):
+            child = subprocess.Popen([sys.executable, "-c", "b = bytearray(256 << 20)"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert child.wait() == -9
+        message = isolator.limitation("hog")
+        assert message is not None and "Memory limit exceeded" in message
+        assert isolator.release("hog", oom=True, now=2.0)  # OOM-killed: removed, not kept
+        assert isolator.spares == 0
+    finally:
+        isolator.close()
+
+
+@needs_v1
+def test_past_the_descriptor_budget_files_are_opened_per_use(isolator: CgroupIsolator) -> None:
+    isolator._fd_budget.limit = 0
+    for controller in isolator.layout.controllers():
+        isolator._home_fd(controller)  # the agent's own tasks files: opened once, whatever the budget
+    before = open_fds()
+    try:
+        for i in range(3):
+            isolator.create(f"c{i}", LIMITS)
+            with isolator.spawning(f"c{i}"):
+                child = subprocess.Popen([sys.executable, "-c", "pass"])
+            assert child.wait() == 0
+            assert isolator.limitation(f"c{i}") is None
+            assert open_fds() == before
+            assert isolator.release(f"c{i}", oom=False, now=float(i))
+        assert isolator.spares == 1 and open_fds() == before
+    finally:
+        isolator.close()
