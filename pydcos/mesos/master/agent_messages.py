@@ -153,6 +153,9 @@ def _adopt_tasks(
 def status_updates(state: MasterState, agent_id: str, msg: internal.StatusUpdates) -> list[Instruction]:
     out: list[Instruction] = []
     agent = state.agents.get(agent_id)
+    # What the frame's terminal updates free, summed per framework: the allocator is given each
+    # framework's resources back once per frame, not once per task (a frame carries hundreds).
+    freed: dict[str, list[res.RoleResources]] = {}
     for update in msg.updates:
         status = update.status
         if status.agent_id is None or status.agent_id.value != agent_id:
@@ -172,7 +175,7 @@ def status_updates(state: MasterState, agent_id: str, msg: internal.StatusUpdate
             del task.statuses[: -state.config.max_task_statuses]
             state.task_changed(task)
             if status.state in v1.TERMINAL_STATES and not was_terminal:
-                state.recover(agent_id, fw.id, task.resources)
+                freed.setdefault(fw.id, []).append(task.resources)
                 state.unplace_task(task)
                 state.count(f"master/{status.state.lower()}")
             if status.uuid is not None:
@@ -181,6 +184,8 @@ def status_updates(state: MasterState, agent_id: str, msg: internal.StatusUpdate
                 state.emit(operator_json.task_updated(task, status))
         if fw.connected:
             out.append(SendEvent(fw.id, v1.Event(type="UPDATE", update=v1.Update(status))))
+    for framework_id, parts in freed.items():
+        state.recover(agent_id, framework_id, parts[0] if len(parts) == 1 else sum_role_resources(parts))
     return out
 
 

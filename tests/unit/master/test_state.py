@@ -12,7 +12,7 @@ from pydcos.mesos.master import agent_messages, scheduler_calls
 from pydcos.mesos.master.config import MasterConfig
 from pydcos.mesos.master.registry import CloseStream, SendEvent, SendToAgent
 from pydcos.mesos.master.state import MasterState
-from pydcos.mesos.resources import Resources
+from pydcos.mesos.resources import Resources, flatten, from_v1
 from pydcos.mesos.v1 import messages as v1
 
 
@@ -159,6 +159,26 @@ def test_status_updates_forwarded_terminal_frees_resources_ack_completes() -> No
     assert [type(i.message) for i in out2 if isinstance(i, SendToAgent)] == [internal.AcknowledgeUpdates]
     assert "t1" not in fw.tasks and fw.completed_tasks[-1].state == "TASK_FINISHED"
     state.validate()
+
+
+def test_one_frame_of_terminal_updates_frees_every_tasks_resources_once() -> None:
+    """The resources of a frame's terminal updates go back summed per framework; a repeated
+    terminal update frees nothing twice."""
+    state, _ = make_state()
+    aid = register_agent(state, resources="cpus:4;mem:4096;ports:[31000-31009]")
+    fid = subscribe(state)
+    [offer] = offers_of(state.allocate(), fid)
+    ports = {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31001}]}}
+    with_ports = task("t2", aid, cpus=1, mem=512)
+    with_ports["resources"] = [*with_ports["resources"], ports]  # type: ignore[list-item]
+    launch(state, fid, offer, task("t1", aid, cpus=1, mem=512), with_ports)
+    updates = [internal.StatusUpdate(fid, v1.TaskStatus(task_id=v1.Id(t), state=st, agent_id=v1.Id(aid)))  # type: ignore[arg-type]
+               for t, st in (("t1", "TASK_FINISHED"), ("t2", "TASK_FAILED"), ("t1", "TASK_FINISHED"))]
+    out = list(agent_messages.status_updates(state, aid, internal.StatusUpdates(updates)))
+    assert [u.state for u in updates_of(out)] == ["TASK_FINISHED", "TASK_FAILED", "TASK_FINISHED"]
+    state.validate()
+    [again] = offers_of(state.allocate(), fid)
+    assert flatten(from_v1(again.resources)) == Resources.parse("cpus:4;mem:4096;ports:[31000-31009]")
 
 
 def test_offer_timeout_rescinds() -> None:
