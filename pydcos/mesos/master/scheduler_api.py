@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from pydcos.core.http_cork import hold_answers
 from pydcos.core.log import get_logger
 from pydcos.mesos.master.service import MASTER, Master
 from pydcos.mesos.master.streams import FrameworkStream
@@ -31,7 +32,15 @@ async def scheduler(request: web.Request) -> web.StreamResponse:
     content_type = request.headers.get("Content-Type", "application/json").lower()
     if "protobuf" in content_type:
         return bad_request("Only 'application/json' is supported by this master", 415)
-    body = await request.read()
+    payload = request.content
+    if payload.is_eof() and request.content_length is not None:
+        # The whole body came with the headers (a call is small): take it without read()'s
+        # chunk-by-chunk loop, which cost more than the decoding.
+        body = payload.read_nowait()
+        if len(body) > MAX_BODY:
+            return bad_request(f"Request body is larger than {MAX_BODY} bytes", 413)
+    else:
+        body = await request.read()
     try:
         call = v1.CALL_DECODER.decode(body)
     except msgspec.ValidationError as exc:
@@ -45,6 +54,7 @@ async def scheduler(request: web.Request) -> web.StreamResponse:
         return await _subscribe(request, master, call)
 
     assert call.framework_id is not None
+    hold_answers(request.transport)  # a burst of pipelined calls is answered in one segment
     framework_id = call.framework_id.value
     fw = master.state.frameworks.get(framework_id)
     if fw is None or not fw.connected:

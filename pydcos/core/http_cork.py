@@ -1,0 +1,77 @@
+"""Answers to pipelined HTTP calls leave in one segment: TCP_CORK held for the burst.
+
+A scheduler pipelines its calls (Marathon's kills, every framework's acknowledgements): hundreds
+of POSTs back to back on one connection. aiohttp answers each from its own task, one or two loop
+turns apart, and writes each 202 at once. Each of those writes pushed a segment, woke the
+client, and cost the master about 24 µs of CPU in the send alone (half of all it spends on an
+acknowledgement). `hold_answers` corks the connection for as long as answers keep coming:
+each write then only queues bytes, and when a loop turn or two pass without a new answer (or
+MAX_TURNS pass) the connection is uncorked and everything queued leaves at once. A lone call
+waits two loop turns, some microseconds. Linux itself sends corked data after 200 ms, so nothing
+can be held longer whatever happens to the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import Any
+
+# How many loop turns a burst may hold answers back, and how many turns without a new answer end it.
+MAX_TURNS = 64
+IDLE_TURNS = 2
+
+_TCP_CORK = getattr(socket, "TCP_CORK", None)
+
+
+class _Burst:
+    __slots__ = ("sock", "answers", "seen", "idle", "turns")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.answers = 0
+        self.seen = 0
+        self.idle = 0
+        self.turns = 0
+
+
+_bursts: dict[asyncio.BaseTransport, _Burst] = {}
+
+
+def hold_answers(transport: asyncio.BaseTransport | None) -> None:
+    """Call before writing an answer on `transport`: it is corked until the burst ends."""
+    if transport is None or _TCP_CORK is None:
+        return
+    burst = _bursts.get(transport)
+    if burst is None:
+        sock = transport.get_extra_info("socket")
+        if sock is None or transport.is_closing():
+            return
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
+        except (OSError, AttributeError):  # not TCP (a Unix socket), or gone
+            return
+        burst = _bursts[transport] = _Burst(sock)
+        asyncio.get_running_loop().call_soon(_check, transport)
+    burst.answers += 1
+
+
+def _check(transport: asyncio.BaseTransport) -> None:
+    burst = _bursts[transport]
+    burst.turns += 1
+    if burst.answers != burst.seen:
+        burst.seen, burst.idle = burst.answers, 0
+    else:
+        burst.idle += 1
+    if burst.idle < IDLE_TURNS and burst.turns < MAX_TURNS and not transport.is_closing():
+        asyncio.get_running_loop().call_soon(_check, transport)
+        return
+    del _bursts[transport]
+    with contextlib.suppress(OSError, AttributeError):
+        burst.sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 0)
+
+
+def corked() -> int:
+    """How many connections are corked now (for tests)."""
+    return len(_bursts)
