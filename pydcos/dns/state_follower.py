@@ -117,8 +117,7 @@ class StateFollower:
         view.leader = address
         self.leader = address
         self.catalog.load(view)
-        for event in self._replay or ():
-            self.catalog.apply(event)
+        self.catalog.apply_many(self._replay or ())
         self.last_sync = self.clock.wall()
         self.changed()
 
@@ -172,12 +171,19 @@ class StateFollower:
                 chunk = await response.content.readany()
             if not chunk:
                 raise StreamEnded(f"{address} closed the event stream")
+            batch: list[Event] = []  # what one read brought, applied together (zone.apply_many)
             for record in decoder.feed(chunk):
                 try:
                     event = EVENT_DECODER.decode(record)
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     log.warning("master_event_unreadable", size=len(record), error=str(exc)[:200])
                     continue
+                if event.type not in ("SUBSCRIBED", "HEARTBEAT"):
+                    batch.append(event)
+                    continue
+                if batch:
+                    self._apply(batch)
+                    batch = []
                 if event.type == "SUBSCRIBED":
                     heartbeat = event.subscribed.heartbeat_interval_seconds if event.subscribed else None
                     read_timeout = 3 * (heartbeat or self.state_timeout) + 1
@@ -186,14 +192,14 @@ class StateFollower:
                     log.event("master_stream_up", leader=address, tasks=len(self.catalog.view.tasks))
                     if self._poller is None:
                         self._poller = asyncio.ensure_future(self._poll_loop(address))
-                elif event.type != "HEARTBEAT":
-                    self._apply(event)
+            if batch:
+                self._apply(batch)
 
-    def _apply(self, event: Event) -> None:
-        self.events += 1
+    def _apply(self, events: list[Event]) -> None:
+        self.events += len(events)
         if self._replay is not None:
-            self._replay.append(event)
-        self.catalog.apply(event)
+            self._replay.extend(events)
+        self.catalog.apply_many(events)
         self.changed()
 
 

@@ -187,7 +187,16 @@ class Catalog:
         self.set_leader(view.leader)
 
     def apply(self, event: Event) -> None:
-        for kind, ident in apply_event(self.view, event):
+        self.apply_many([event])
+
+    def apply_many(self, events: Iterable[Event]) -> None:
+        """Apply events in order, then refresh each record set they touched once: a task that
+        started and ended within one read of the stream costs no records at all."""
+        touched: dict[tuple[str, str | TaskKey], None] = {}
+        for event in events:
+            for change in apply_event(self.view, event):
+                touched[change] = None
+        for kind, ident in touched:
             if isinstance(ident, tuple):
                 self._refresh_task(ident)
             elif kind == "agent":

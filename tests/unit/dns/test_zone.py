@@ -210,3 +210,30 @@ def test_snapshot_plus_replayed_events_converges_on_the_stream(events: list[Json
     for e in events[replay_from:]:
         polled.apply(event(e))
     assert as_sets(polled.zone) == as_sets(stream.zone)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(EVENTS, max_size=40), st.data())
+def test_events_applied_in_batches_end_where_one_by_one_ends(events: list[Json], data: st.DataObject) -> None:
+    """The follower applies what one read of the stream brought at once (Catalog.apply_many)."""
+    one_by_one, batched = Catalog(CFG), Catalog(CFG)
+    for e in events:
+        one_by_one.apply(event(e))
+    i = 0
+    while i < len(events):
+        size = data.draw(st.integers(1, len(events) - i))
+        batched.apply_many([event(e) for e in events[i:i + size]])
+        i += size
+    assert as_sets(batched.zone) == as_sets(one_by_one.zone) == full_sets(batched.view)
+    assert set(batched.zone._present) == existing_names(batched.zone)
+
+
+def test_a_task_that_ran_and_ended_within_one_batch_leaves_no_trace() -> None:
+    cat = Catalog(CFG)
+    cat.apply_many([event(agent_added("a1", "10.0.0.1")), event(framework_added("f1", "marathon"))])
+    cat.zone.take_dirty()
+    cat.apply_many([event(task_added("f1", "t1", "web", "a1", ports=(31000,))),
+                    event(task_updated("f1", "t1", "TASK_RUNNING")),
+                    event(task_updated("f1", "t1", "TASK_FINISHED"))])
+    assert "web.marathon.mesos." not in cat.zone.a
+    assert not [name for name in cat.zone.take_dirty() if "web" in name]
