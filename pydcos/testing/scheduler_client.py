@@ -73,7 +73,7 @@ class SchedulerClient:
                     if event.get("type") == "UPDATE":
                         status = event["update"]["status"]
                         self.updates.append(status)
-                        if self.auto_ack and "uuid" in status:
+                        if self.auto_ack and "uuid" in status and not self._acknowledge_now(status):
                             # Acknowledge without holding up the stream (a slow ack must not delay
                             # the events behind it), pipelined as a real framework would.
                             ack = asyncio.ensure_future(self._acknowledge(status))
@@ -85,10 +85,19 @@ class SchedulerClient:
         finally:
             self.closed.set()
 
-    async def _acknowledge(self, status: Json) -> None:
-        body = msgspec.json.encode({"type": "ACKNOWLEDGE", "framework_id": {"value": self.framework_id},
+    def _ack_body(self, status: Json) -> bytes:
+        return msgspec.json.encode({"type": "ACKNOWLEDGE", "framework_id": {"value": self.framework_id},
                                     "acknowledge": {"agent_id": status["agent_id"], "task_id": status["task_id"],
                                                     "uuid": status["uuid"]}})
+
+    def _acknowledge_now(self, status: Json) -> bool:
+        """Send the acknowledgement at once when the open pipeline can take it without waiting."""
+        if self._pipeline is None or self._acks:  # the order of acknowledgements is kept
+            return False
+        return self._pipeline.send_nowait("ACKNOWLEDGE", self._ack_body(status), self.stream_id or "")
+
+    async def _acknowledge(self, status: Json) -> None:
+        body = self._ack_body(status)
         try:
             if self._pipeline is None or self._pipeline.closed:
                 if self._pipeline_opening is None:

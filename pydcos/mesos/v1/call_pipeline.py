@@ -51,7 +51,8 @@ class CallPipeline:
     async def open(self) -> None:
         context = ssl.create_default_context() if self.tls else None
         async with asyncio.timeout(self.connect_timeout):
-            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=context)
+            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=context,
+                                                            limit=MAX_HEADER_BYTES)
         self._writer = writer
         self._reader_task = asyncio.ensure_future(self._read_answers(reader))
 
@@ -63,22 +64,41 @@ class CallPipeline:
             await self._room.wait()
             if self.closed:
                 raise PipelineClosed(self.base_url)
+        self._write(kind, body, stream_id)
+        if self._writer.transport.get_write_buffer_size() > 256 * 1024:
+            await self._writer.drain()
+
+    def send_nowait(self, kind: str, body: bytes, stream_id: str) -> bool:
+        """Send now if that needs no waiting (open, room for another call, little buffered);
+        False if the caller must use `send`."""
+        if (self.closed or self._writer is None or len(self._in_flight) >= MAX_IN_FLIGHT
+                or self._writer.transport.get_write_buffer_size() > 256 * 1024):
+            return False
+        self._write(kind, body, stream_id)
+        return True
+
+    def _write(self, kind: str, body: bytes, stream_id: str) -> None:
+        assert self._writer is not None
         head = (f"POST /api/v1/scheduler HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                 f"Content-Type: application/json\r\nMesos-Stream-Id: {stream_id}\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n").encode("ascii")
         self._in_flight.append(kind)
         self._writer.write(head + body)
-        if self._writer.transport.get_write_buffer_size() > 256 * 1024:
-            await self._writer.drain()
 
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                status_line = await reader.readline()
-                if not status_line:
-                    break
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")  # status line and headers at once
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial:
+                        raise
+                    break  # closed between answers
+                except asyncio.LimitOverrunError as exc:
+                    raise ValueError("answer headers too long") from exc
+                status_line, _, headers = head.partition(b"\r\n")
                 status = int(status_line.split()[1])
-                length, chunked, close = await self._read_headers(reader)
+                length, chunked, close = _parse_headers(headers)
                 body = await (_read_chunked(reader) if chunked else reader.readexactly(length))
                 kind = self._in_flight.popleft() if self._in_flight else "?"
                 self._room.set()
@@ -92,25 +112,6 @@ class CallPipeline:
             log.warning("call_connection_failed", master=self.base_url, error=str(exc) or type(exc).__name__)
         finally:
             self._shut()
-
-    @staticmethod
-    async def _read_headers(reader: asyncio.StreamReader) -> tuple[int, bool, bool]:
-        length, chunked, close, seen = 0, False, False, 0
-        while True:
-            line = await reader.readline()
-            seen += len(line)
-            if seen > MAX_HEADER_BYTES:
-                raise ValueError("answer headers too long")
-            if line in (b"\r\n", b"\n", b""):
-                return length, chunked, close
-            name, _, value = line.decode("latin-1").partition(":")
-            name, value = name.strip().lower(), value.strip().lower()
-            if name == "content-length":
-                length = int(value)
-            elif name == "transfer-encoding" and "chunked" in value:
-                chunked = True
-            elif name == "connection" and value == "close":
-                close = True
 
     def _shut(self) -> None:
         if self.closed:
@@ -141,6 +142,21 @@ class CallPipeline:
         if self._writer is not None:
             with contextlib.suppress(OSError):
                 await self._writer.wait_closed()
+
+
+def _parse_headers(block: bytes) -> tuple[int, bool, bool]:
+    """Content-Length, whether chunked, whether the master closes: from an answer's header lines."""
+    length, chunked, close = 0, False, False
+    for line in block.split(b"\r\n"):
+        name, _, value = line.decode("latin-1").partition(":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "transfer-encoding" and "chunked" in value:
+            chunked = True
+        elif name == "connection" and value == "close":
+            close = True
+    return length, chunked, close
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
