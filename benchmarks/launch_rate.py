@@ -68,7 +68,7 @@ async def framework_rate(master_url: str, n: int) -> float:
         async def watch() -> None:
             nonlocal finished
             while finished < n:
-                event = await s.next_event(timeout=120)
+                event = await s.next_event(timeout=None)  # the whole watch is bounded below
                 if event["type"] == "OFFERS":
                     for offer in event["offers"]["offers"]:
                         await launch(offer)

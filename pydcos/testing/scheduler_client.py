@@ -79,7 +79,7 @@ class SchedulerClient:
                             ack = asyncio.ensure_future(self._acknowledge(status))
                             self._acks.add(ack)
                             ack.add_done_callback(self._acks.discard)
-                    await self.events.put(event)
+                    self.events.put_nowait(event)  # unbounded: never waits
         except (aiohttp.ClientError, ConnectionError):
             pass
         finally:
@@ -130,8 +130,9 @@ class SchedulerClient:
             await response.read()
             return response.status
 
-    async def next_event(self, kind: str | None = None, timeout: float = 10.0) -> Json:
-        """The next event (of `kind`, skipping others), or TimeoutError."""
+    async def next_event(self, kind: str | None = None, timeout: float | None = 10.0) -> Json:
+        """The next event (of `kind`, skipping others), or TimeoutError (never with `timeout=None`:
+        for a caller that bounds a whole loop of reads itself)."""
         async with asyncio.timeout(timeout):
             while True:
                 event = await self.events.get()
