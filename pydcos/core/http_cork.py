@@ -26,10 +26,11 @@ _TCP_CORK = getattr(socket, "TCP_CORK", None)
 
 
 class _Burst:
-    __slots__ = ("sock", "answers", "seen", "idle", "turns")
+    __slots__ = ("sock", "loop", "answers", "seen", "idle", "turns")
 
-    def __init__(self, sock: Any) -> None:
+    def __init__(self, sock: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.sock = sock
+        self.loop = loop
         self.answers = 0
         self.seen = 0
         self.idle = 0
@@ -52,8 +53,11 @@ def hold_answers(transport: asyncio.BaseTransport | None) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
         except (OSError, AttributeError):  # not TCP (a Unix socket), or gone
             return
-        burst = _bursts[transport] = _Burst(sock)
-        asyncio.get_running_loop().call_soon(_check, transport)
+        loop = asyncio.get_running_loop()
+        for stale in [t for t, b in _bursts.items() if b.loop.is_closed()]:
+            del _bursts[stale]  # its loop ended before the burst did (a test's loop, say)
+        burst = _bursts[transport] = _Burst(sock, loop)
+        loop.call_soon(_check, transport)
     burst.answers += 1
 
 
@@ -74,4 +78,4 @@ def _check(transport: asyncio.BaseTransport) -> None:
 
 def corked() -> int:
     """How many connections are corked now (for tests)."""
-    return len(_bursts)
+    return sum(1 for burst in _bursts.values() if not burst.loop.is_closed())
