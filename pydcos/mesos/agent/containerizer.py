@@ -6,8 +6,8 @@ cost does not grow with the agent's memory; `os.posix_spawn` was measured about 
 cannot set a working directory without changing the agent's own, so it is not used.
 Asyncio's subprocess machinery is not used either: it costs several times more per task.
 
-Exit: a pidfd per task is registered with the loop's selector (`loop.add_reader`), so an exit
-wakes the loop with no thread per task. On exit, what is left of the task's process group is
+Exit: a pidfd per task is watched on the event loop (`exit_watch.ExitWatcher`: one epoll set of
+pidfds, itself watched by the loop), so an exit wakes the loop with no thread per task. On exit, what is left of the task's process group is
 SIGKILLed before the leader is reaped (the zombie leader keeps the group id from being reused).
 
 Kill: SIGTERM to the group, SIGKILL to the group after the grace period.
@@ -35,12 +35,14 @@ import subprocess
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 
 from pydcos.core.log import get_logger
 from pydcos.mesos.agent import launcher_protocol as lp
 from pydcos.mesos.agent.cgroups import SPARE_IDLE_S, CgroupIsolator
 from pydcos.mesos.agent.checkpoint import exit_returncode
 from pydcos.mesos.agent.errors import LaunchFailed
+from pydcos.mesos.agent.exit_watch import ExitWatcher
 from pydcos.mesos.agent.isolation import Limits
 from pydcos.mesos.agent.launcher_client import LauncherClient
 from pydcos.mesos.agent.sandbox_dirs import SANDBOX_DIR_MODE, SandboxDirs
@@ -136,6 +138,7 @@ class Containerizer:
         self._loop = loop
         self._on_exit = on_exit
         self.isolator = isolator
+        self._exit_watch = ExitWatcher(loop)
         self._cgroups_to_destroy: dict[str, float] = {}  # container_id -> give up at (loop time)
         self._procs: dict[str, _Process] = {}
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
@@ -211,7 +214,7 @@ class Containerizer:
             except (OSError, AttributeError):
                 self._loop.call_soon(self._exited, container_id)
                 continue
-            self._loop.add_reader(proc.pidfd, self._exited, container_id)
+            self._exit_watch.watch(proc.pidfd, partial(self._exited, container_id))
         self._by_pid.clear()
 
     def __len__(self) -> int:
@@ -253,6 +256,7 @@ class Containerizer:
             if timer is not None:
                 timer.cancel()
         self._reap_timer = self._trim_timer = None
+        self._exit_watch.close()
         if self._devnull >= 0:
             os.close(self._devnull)
             self._devnull = -1
@@ -363,7 +367,7 @@ class Containerizer:
             self.isolator.adopt(container_id, limits)
         proc = _Process(container_id, None, pgid=pid, pidfd=pidfd, exit_file=exit_file, kill_requested=kill_requested)
         self._procs[container_id] = proc
-        self._loop.add_reader(pidfd, self._exited, container_id)
+        self._exit_watch.watch(pidfd, partial(self._exited, container_id))
         return True
 
     def _create_cgroup(self, container_id: str, limits: Limits) -> None:
@@ -388,7 +392,7 @@ class Containerizer:
         proc = _Process(container_id, popen, pgid=popen.pid, pidfd=pidfd)
         self._procs[container_id] = proc
         if pidfd is not None:
-            self._loop.add_reader(pidfd, self._exited, container_id)
+            self._exit_watch.watch(pidfd, partial(self._exited, container_id))
         else:
             proc.poll_timer = self._loop.call_later(FALLBACK_POLL_S, self._poll, container_id)
 
@@ -493,7 +497,7 @@ class Containerizer:
 
     def _unwatch(self, proc: _Process) -> None:
         if proc.pidfd is not None:
-            self._loop.remove_reader(proc.pidfd)
+            self._exit_watch.unwatch(proc.pidfd)
             os.close(proc.pidfd)
             proc.pidfd = None
         for timer in (proc.kill_timer, proc.poll_timer):
