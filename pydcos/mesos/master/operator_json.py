@@ -124,7 +124,7 @@ def task_added(task: TaskEntry) -> Json:
 def task_updated(task: TaskEntry, status: TaskStatus) -> Json:
     return {"type": "TASK_UPDATED", "task_updated": {
         "framework_id": {"value": task.framework_id},
-        "status": msgspec.to_builtins(status),
+        "status": status,  # a frozen struct: encoded as it is, once, when the event is written
         "state": task.state,
     }}
 
