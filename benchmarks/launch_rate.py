@@ -13,7 +13,7 @@ The framework acknowledges every update (two per task) over one pipelined connec
 does (pydcos/mesos/v1/call_pipeline.py), not one aiohttp request each, and runs on uvloop like every
 pydcos daemon; the asyncio baseline runs on plain asyncio, whose subprocesses are the faster here.
 
-Run it at least two minutes after anything deleted many files (another run's cluster, the test
+Run it at least four minutes after anything deleted many files (another run's cluster, the test
 suite): ext4 without a journal walks past recently freed inodes on every allocation, which makes
 the sandboxes' mkdirs several times dearer (docs/architecture.md, "Measuring on a small VM").
 
