@@ -15,6 +15,7 @@ its old records) and ignores unknown fields.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -505,6 +506,7 @@ def _pid_address(pid: str) -> str | None:
     return address
 
 
+@functools.lru_cache(maxsize=4096)  # the same few agent addresses, checked on every update
 def _is_ipv4(text: str) -> bool:
     try:
         ipaddress.IPv4Address(text)

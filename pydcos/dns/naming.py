@@ -15,6 +15,7 @@ keep their dots: each dot-separated part becomes its own label and empty parts v
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 
@@ -54,6 +55,7 @@ def _trim_cut(label: str, max_len: int, left: str, right: str) -> str:
     return (head + tail[: size - len(head)]).rstrip(right)
 
 
+@functools.lru_cache(maxsize=8192)  # names repeat (an app's tasks), and a label costs a walk per character
 def rfc1123_label(name: str) -> str:
     """A label under RFC 1123: at most 63 characters, digits allowed in front.
 
@@ -63,6 +65,7 @@ def rfc1123_label(name: str) -> str:
     return _trim_cut(_map_chars(name), RFC1123_MAX, "-", "-")
 
 
+@functools.lru_cache(maxsize=8192)
 def rfc952_label(name: str) -> str:
     """A label under RFC 952: at most 24 characters, starting with a letter.
 
@@ -80,6 +83,7 @@ def task_label(name: str, rule: LabelRule = rfc1123_label) -> str:
     return rule(name)
 
 
+@functools.lru_cache(maxsize=1024)
 def domain_fragment(name: str, rule: LabelRule = rfc1123_label) -> str:
     """A framework name as one or more labels: dots separate labels, empty labels vanish."""
     return ".".join(label for part in name.split(".") if (label := rule(part)))
