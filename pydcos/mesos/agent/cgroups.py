@@ -101,13 +101,24 @@ def _read_small(path: str) -> bytes:
 
 
 class _FdBudget:
-    """How many cgroup files the isolator may keep open, and how many are."""
+    """How many cgroup files the isolator may keep open, and how many are. The limit is read when
+    first needed: by then the agent has lifted its soft RLIMIT_NOFILE (containerizer.raise_fd_limit)."""
 
-    __slots__ = ("limit", "used")
+    __slots__ = ("_limit", "used")
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, limit: int | None = None) -> None:
+        self._limit = limit
         self.used = 0
+
+    @property
+    def limit(self) -> int:
+        if self._limit is None:
+            self._limit = fd_budget()
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: int) -> None:
+        self._limit = value
 
 
 class _Cgroups:
@@ -174,7 +185,7 @@ class CgroupIsolator:
         self.cpu_quota = cpu_quota
         self.agent_key = "unregistered"
         self._groups: dict[str, _Cgroups] = {}
-        self._fd_budget = _FdBudget(fd_budget())
+        self._fd_budget = _FdBudget()
         self._limits: dict[str, Limits] = {}
         self._agent_dirs: set[str] = set()
         self.spawn_inside = layout.version == 1
