@@ -7,7 +7,9 @@ of plain asyncio subprocesses and batches of os.posix_spawn + waitpid. Prints on
 
     launch_rate tasks=2000 ours_per_s=... os_per_s=... (best of asyncio=..., posix_spawn=...) ratio=...
 
-Goal: ratio >= 0.5.
+Goal: ratio >= 0.5. With CPU_BREAKDOWN=1 the line ends with each daemon's CPU per task
+(`cpu_us_per_task adminrouter=... agent=... dns=... framework=... marathon=... master=...`, the
+agents together), read from /proc before and after the framework's run: where to look first.
 
 The framework acknowledges every update (two per task) over one pipelined connection, as Marathon
 does (pydcos/mesos/v1/call_pipeline.py), not one aiohttp request each, and runs on uvloop like every
@@ -26,6 +28,8 @@ the shell's own start would be counted as launch overhead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import sys
 import time
@@ -37,6 +41,8 @@ from pydcos.testing.cluster import run_local_cluster  # noqa: E402
 from pydcos.testing.scheduler_client import SchedulerClient, command_task  # noqa: E402
 
 TASKS = int(os.environ.get("LAUNCH_RATE_TASKS", "2000"))
+# CPU_BREAKDOWN=1 adds each daemon's CPU per task (agents together; the framework is this process).
+CPU_BREAKDOWN = os.environ.get("CPU_BREAKDOWN") == "1"
 BATCH = 200
 TRUE = "/bin/true"
 TRUE_COMMAND = {"value": TRUE, "shell": False, "arguments": [TRUE]}  # the baseline's argv, no shell
@@ -107,14 +113,43 @@ def run_framework(master_url: str, n: int) -> float:
     return rate
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds of every thread of `pid` so far (0 when it is gone)."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def daemons_cpu(cluster_dir: Path) -> dict[str, float]:
+    """CPU seconds so far per kind of daemon (agents summed), from the cluster's pids.json."""
+    out: dict[str, float] = {}
+    for daemon in json.loads((cluster_dir / "pids.json").read_text())["daemons"]:
+        kind = daemon["key"].rsplit("/", 1)[-1]
+        out[kind] = out.get(kind, 0.0) + process_cpu(daemon["pid"])
+    return out
+
+
 def main() -> None:
     base_asyncio = asyncio.run(asyncio_rate(TASKS))  # plain asyncio: its subprocesses beat uvloop's here
     base_spawn = posix_spawn_rate(TASKS)
+    breakdown = ""
     with run_local_cluster(agents=2, public_agents=0) as cluster:
+        before = daemons_cpu(cluster.dir) if CPU_BREAKDOWN else {}
+        own_before = time.process_time()
         ours = run_framework(cluster.mesos_url, TASKS)
+        own = time.process_time() - own_before
+        if CPU_BREAKDOWN:
+            after = daemons_cpu(cluster.dir)
+            used = {kind: after[kind] - before.get(kind, 0.0) for kind in after} | {"framework": own}
+            breakdown = " cpu_us_per_task " + " ".join(f"{kind}={seconds / TASKS * 1e6:.0f}"
+                                                       for kind, seconds in sorted(used.items()))
     best = max(base_asyncio, base_spawn)
     print(f"launch_rate tasks={TASKS} ours_per_s={ours:.0f} os_per_s={best:.0f} "
-          f"(best of asyncio={base_asyncio:.0f}, posix_spawn={base_spawn:.0f}) ratio={ours / best:.2f}")
+          f"(best of asyncio={base_asyncio:.0f}, posix_spawn={base_spawn:.0f}) ratio={ours / best:.2f}{breakdown}")
 
 
 if __name__ == "__main__":
