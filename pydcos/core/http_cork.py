@@ -5,9 +5,9 @@ of POSTs back to back on one connection. aiohttp answers each from its own task,
 turns apart, and writes each 202 at once. Each of those writes pushed a segment, woke the
 client, and cost the master about 24 µs of CPU in the send alone (half of all it spends on an
 acknowledgement). `hold_answers` corks the connection for as long as answers keep coming:
-each write then only queues bytes, and when a loop turn or two pass without a new answer (or
-MAX_TURNS pass) the connection is uncorked and everything queued leaves at once. A lone call
-waits two loop turns, some microseconds. Linux itself sends corked data after 200 ms, so nothing
+each write then only queues bytes, and when the burst is over (the rule in pydcos/core/bursts.py:
+two loop turns without a new answer, or 64 turns) the connection is uncorked and everything
+queued leaves at once. A lone call waits two loop turns, some microseconds. Linux itself sends corked data after 200 ms, so nothing
 can be held longer whatever happens to the loop.
 """
 
@@ -18,23 +18,19 @@ import contextlib
 import socket
 from typing import Any
 
-# How many loop turns a burst may hold answers back, and how many turns without a new answer end it.
-MAX_TURNS = 64
-IDLE_TURNS = 2
+from pydcos.core.bursts import BurstEnd
 
 _TCP_CORK = getattr(socket, "TCP_CORK", None)
 
 
 class _Burst:
-    __slots__ = ("sock", "loop", "answers", "seen", "idle", "turns")
+    __slots__ = ("sock", "loop", "answers", "end")
 
     def __init__(self, sock: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.sock = sock
         self.loop = loop
         self.answers = 0
-        self.seen = 0
-        self.idle = 0
-        self.turns = 0
+        self.end = BurstEnd(0)
 
 
 _bursts: dict[asyncio.BaseTransport, _Burst] = {}
@@ -63,12 +59,7 @@ def hold_answers(transport: asyncio.BaseTransport | None) -> None:
 
 def _check(transport: asyncio.BaseTransport) -> None:
     burst = _bursts[transport]
-    burst.turns += 1
-    if burst.answers != burst.seen:
-        burst.seen, burst.idle = burst.answers, 0
-    else:
-        burst.idle += 1
-    if burst.idle < IDLE_TURNS and burst.turns < MAX_TURNS and not transport.is_closing():
+    if not burst.end.step(burst.answers) and not transport.is_closing():
         asyncio.get_running_loop().call_soon(_check, transport)
         return
     del _bursts[transport]

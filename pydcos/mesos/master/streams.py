@@ -7,17 +7,18 @@ launches or acknowledgements for one agent leave as one frame.
 A burst of pipelined scheduler calls (a framework acknowledging two hundred updates) is handled
 one call per loop turn or two, aiohttp running each request as its own task. Writing to the
 agent after every call would wake the agent once per acknowledgement, so a channel lets the
-burst finish first (`settle`): it waits turns while its batch still grows, at most SETTLE_TURNS.
-A lone message waits two idle turns, some microseconds.
+burst finish first (`settle`, by the rule in pydcos/core/bursts.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sized
 
 from aiohttp import web
 
+from pydcos.core.bursts import BurstEnd
 from pydcos.core.http_chunks import write_chunks
 from pydcos.core.log import get_logger
 from pydcos.mesos import internal
@@ -30,23 +31,13 @@ HEARTBEAT_RECORD = frame(v1.encode(v1.HEARTBEAT))
 
 # A framework that stops reading its stream is cut off rather than allowed to eat the master's memory.
 MAX_BUFFERED_EVENTS = 200_000
-# How many loop turns a channel waits for a growing burst before writing anyway, and how many
-# turns without growth end the burst (a pipelined call takes one turn or two).
-SETTLE_TURNS = 64
-SETTLE_IDLE_TURNS = 2
-
-
-async def settle(pending: list[object]) -> None:
-    """Return once `pending` stopped growing for SETTLE_IDLE_TURNS loop turns (at most SETTLE_TURNS)."""
-    seen, idle = len(pending), 0
-    for _ in range(SETTLE_TURNS):
+async def settle(pending: Sized) -> None:
+    """Return once the burst filling `pending` is over (pydcos/core/bursts.py)."""
+    end = BurstEnd(len(pending))
+    while True:
         await asyncio.sleep(0)
-        if len(pending) == seen:
-            idle += 1
-            if idle >= SETTLE_IDLE_TURNS:
-                return
-        else:
-            seen, idle = len(pending), 0
+        if end.step(len(pending)):
+            return
 
 
 class FrameworkStream:
@@ -122,7 +113,7 @@ class AgentChannel:
             while True:
                 await self._wakeup.wait()
                 if not self._closed:
-                    await settle(self._pending)  # type: ignore[arg-type]
+                    await settle(self._pending)
                 self._wakeup.clear()
                 batch, self._pending = self._pending, []
                 for message in coalesce(batch, kills=self.batch_kills):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from pydcos.core import bursts
 from pydcos.mesos import internal
-from pydcos.mesos.master import streams
 from pydcos.mesos.master.streams import AgentChannel
 
 
@@ -41,7 +41,7 @@ async def test_acknowledgements_arriving_a_turn_apart_leave_as_one_frame() -> No
     for n in range(40):  # as aiohttp runs pipelined calls: one per loop turn
         channel.send(ack(n))
         await turns(1)
-    await turns(streams.SETTLE_IDLE_TURNS + 2)
+    await turns(bursts.IDLE_TURNS + 2)
     assert ws.frames == [internal.AcknowledgeUpdates([a for n in range(40) for a in ack(n).acks])]
     channel.close()
     await runner
@@ -52,7 +52,7 @@ async def test_a_lone_message_leaves_within_a_few_turns() -> None:
     ws = FakeSocket()
     channel, runner = await start(ws)
     channel.send(ack(1))
-    await turns(streams.SETTLE_IDLE_TURNS + 2)
+    await turns(bursts.IDLE_TURNS + 2)
     assert ws.frames == [ack(1)]
     channel.close()
     await runner
@@ -66,7 +66,7 @@ async def test_an_endless_stream_is_still_written_every_settle_turns() -> None:
         channel.send(ack(sent))
         sent += 1
         await turns(1)
-        assert sent <= streams.SETTLE_TURNS + 4, "a growing batch held back past SETTLE_TURNS"
+        assert sent <= bursts.MAX_TURNS + 4, "a growing batch held back past MAX_TURNS"
     channel.close()
     await runner
     delivered = [a for frame in ws.frames for a in frame.acks]  # type: ignore[union-attr]
