@@ -188,6 +188,7 @@ class CgroupIsolator:
         self._fd_budget = _FdBudget()
         self._limits: dict[str, Limits] = {}
         self._agent_dirs: set[str] = set()
+        self._dirs_of_agent: dict[str, dict[str, str]] = {}  # agent key -> controller -> its directory
         self.spawn_inside = layout.version == 1
         self.reuse = layout.version == 1  # v2 cannot rename a cgroup
         self._spares: dict[Limits, list[tuple[_Cgroups, float]]] = {}  # oldest first
@@ -249,7 +250,10 @@ class CgroupIsolator:
     def create(self, container_id: str, limits: Limits, *, agent_key: str | None = None) -> None:
         """Make the container's cgroups and write its limits. Raises OSError."""
         key = agent_key or self.agent_key
-        paths = self.layout.container_paths(self.root_name, key, container_id)
+        dirs = self._dirs_of_agent.get(key)
+        if dirs is None:  # a launch needs them every time: joined once per agent
+            dirs = self._dirs_of_agent[key] = self.layout.agent_dirs(self.root_name, key)
+        paths = {c: f"{agent_dir}/{container_id}" for c, agent_dir in dirs.items()}
         if key not in self._agent_dirs:
             self._prepare_agent_dir(key)
         self._limits[container_id] = limits

@@ -19,7 +19,7 @@ Limits(cpu_shares=2, cpu_quota_us=None, memory_bytes=33554432)
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pydcos.mesos.resources import Resources
@@ -73,7 +73,6 @@ class Layout:
     version: Version
     mounts: dict[str, str]  # controller ("" for v2) -> mount point
     own: dict[str, str]  # controller ("" for v2) -> the agent's own cgroup, "/..."
-    _agent_dirs: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     def controllers(self) -> tuple[str, ...]:
         return ("",) if self.version == 2 else V1_CONTROLLERS
@@ -88,15 +87,8 @@ class Layout:
                 for c, agent_dir in self.agent_dirs(root_name, agent_key).items()}
 
     def agent_dirs(self, root_name: str, agent_key: str) -> dict[str, str]:
-        """Each controller's directory for one agent's containers (computed once per agent: a
-        launch needs it every time)."""
-        key = (root_name, agent_key)
-        found = self._agent_dirs.get(key)
-        if found is None:
-            found = {c: posixpath.join(self.base(c, root_name), agent_key) for c in self.controllers()}
-            if len(self._agent_dirs) < 16:
-                self._agent_dirs[key] = found
-        return found
+        """Each controller's directory for one agent's containers."""
+        return {c: posixpath.join(self.base(c, root_name), agent_key) for c in self.controllers()}
 
 
 def parse_mounts(text: str) -> tuple[str | None, dict[str, str]]:
