@@ -101,24 +101,22 @@ def _read_small(path: str) -> bytes:
 
 
 class _FdBudget:
-    """How many cgroup files the isolator may keep open, and how many are. The limit is read when
-    first needed: by then the agent has lifted its soft RLIMIT_NOFILE (containerizer.raise_fd_limit)."""
+    """How many cgroup files the isolator may keep open, and how many are."""
 
-    __slots__ = ("_limit", "used")
+    __slots__ = ("limit", "used")
 
-    def __init__(self, limit: int | None = None) -> None:
-        self._limit = limit
+    def __init__(self) -> None:
+        self.limit: int | None = None
         self.used = 0
 
-    @property
-    def limit(self) -> int:
-        if self._limit is None:
-            self._limit = fd_budget()
-        return self._limit
-
-    @limit.setter
-    def limit(self, value: int) -> None:
-        self._limit = value
+    def take(self) -> bool:
+        """Whether one more file may be kept open (it is then counted)."""
+        if self.limit is None:  # read at first use: by then the agent lifted its soft limit
+            self.limit = fd_budget()  # (containerizer.raise_fd_limit)
+        if self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
 
 
 class _Cgroups:
@@ -136,9 +134,8 @@ class _Cgroups:
         if fd is not None:
             return fd, True
         fd = os.open(os.path.join(self.paths[controller], name), flags | os.O_CLOEXEC)
-        if self._budget.used < self._budget.limit:
+        if self._budget.take():
             self._fds[(controller, name)] = fd
-            self._budget.used += 1
             return fd, True
         return fd, False
 
@@ -158,6 +155,13 @@ class _Cgroups:
         finally:
             if not kept:
                 os.close(fd)
+
+    def rename(self, targets: dict[str, str]) -> None:
+        """Move each cgroup to its target; `paths` says where each one is, even when a rename
+        fails half way (raises OSError). The open files follow."""
+        for controller, target in targets.items():
+            os.rename(self.paths[controller], target)
+            self.paths[controller] = target
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -436,10 +440,7 @@ class CgroupIsolator:
             reset = peak_reset(self.layout.version)
             if reset is not None:
                 group.write(reset[0], reset[1], reset[2].encode("ascii"))
-            for controller, path in group.paths.items():
-                target = os.path.join(os.path.dirname(path), name)
-                os.rename(path, target)
-                group.paths[controller] = target  # where it is now, should a later rename fail
+            group.rename({c: os.path.join(os.path.dirname(path), name) for c, path in group.paths.items()})
         except OSError:
             return self.destroy(container_id)
         del self._groups[container_id]
@@ -458,18 +459,14 @@ class CgroupIsolator:
                 del self._spares[limits]
             was = dict(spare.paths)
             try:
-                for controller, path in was.items():
-                    os.rename(path, paths[controller])
-                    spare.paths[controller] = paths[controller]
+                spare.rename({c: paths[c] for c in was})
+                for path in spare.paths.values():
                     # Renaming keeps the old mtime: a fresh one keeps collect_garbage away until it runs.
-                    os.utime(paths[controller])
+                    os.utime(path)
                 return spare
             except (OSError, KeyError):  # e.g. the agent's id changed: a cgroup is renamed within its parent only
-                for controller, path in was.items():
-                    if spare.paths[controller] != path:
-                        with contextlib.suppress(OSError):
-                            os.rename(spare.paths[controller], path)
-                            spare.paths[controller] = path
+                with contextlib.suppress(OSError):
+                    spare.rename({c: path for c, path in was.items() if spare.paths[c] != path})
                 self._discard(spare)
             spares = self._spares.get(limits)
         return None
