@@ -28,7 +28,6 @@ the shell's own start would be counted as launch overhead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydcos.testing.cluster import run_local_cluster  # noqa: E402
+from pydcos.testing.proc import cpu_seconds  # noqa: E402
 from pydcos.testing.scheduler_client import SchedulerClient, command_task  # noqa: E402
 
 TASKS = int(os.environ.get("LAUNCH_RATE_TASKS", "2000"))
@@ -113,23 +113,12 @@ def run_framework(master_url: str, n: int) -> float:
     return rate
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds of every thread of `pid` so far (0 when it is gone)."""
-    total = 0
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def daemons_cpu(cluster_dir: Path) -> dict[str, float]:
     """CPU seconds so far per kind of daemon (agents summed), from the cluster's pids.json."""
     out: dict[str, float] = {}
     for daemon in json.loads((cluster_dir / "pids.json").read_text())["daemons"]:
         kind = daemon["key"].rsplit("/", 1)[-1]
-        out[kind] = out.get(kind, 0.0) + process_cpu(daemon["pid"])
+        out[kind] = out.get(kind, 0.0) + cpu_seconds(daemon["pid"])
     return out
 
 

@@ -49,6 +49,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydcos.core.service import run_loop  # noqa: E402
+from pydcos.testing.proc import cpu_seconds  # noqa: E402
 from pydcos.testing.scheduler_client import SchedulerClient, command_task  # noqa: E402
 from pydcos.testing.simulated_agent import SimulatedAgent  # noqa: E402
 
@@ -87,12 +88,6 @@ def start_master(port: int, work_dir: Path, profile: Path | None = None) -> subp
            "--offer-timeout", "3600", "--agent-reregister-timeout", "600"]
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (/proc/PID/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_s() -> float:
@@ -216,9 +211,9 @@ async def settle(pid: int, busy_below: float = 0.2, window: float = 0.5, within:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while loop.time() < deadline:
-        before = cpu_s(pid)
+        before = cpu_seconds(pid)
         await asyncio.sleep(window)
-        if cpu_s(pid) - before < busy_below * window:
+        if cpu_seconds(pid) - before < busy_below * window:
             return
 
 
@@ -269,9 +264,9 @@ async def main() -> None:
                 state_s, state_first_s, state_bytes = await timed_get(http, url + "/master/state")
             rss = rss_mib(proc.pid)
             # The idle cost of keeping 10,000 agents connected (WebSocket pings, timers).
-            idle_before = cpu_s(proc.pid)
+            idle_before = cpu_seconds(proc.pid)
             await asyncio.sleep(IDLE_S)
-            idle_pct = (cpu_s(proc.pid) - idle_before) / IDLE_S * 100
+            idle_pct = (cpu_seconds(proc.pid) - idle_before) / IDLE_S * 100
 
             # kill -9 and a new master on the same work dir; agents come back on their own.
             unacked = sum(len(a.unacked) for a in agents)
@@ -296,7 +291,7 @@ async def main() -> None:
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(work_dir / "agents.prof")
-            master_cpu = cpu_s(proc.pid)
+            master_cpu = cpu_seconds(proc.pid)
             own_cpu = own_cpu_s() - own_before
             listening_s = started_at(work_dir / "master.log", 2) - spawned_at
             rss_after = rss_mib(proc.pid)

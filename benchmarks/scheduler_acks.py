@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydcos.mesos.v1.call_pipeline import CallPipeline  # noqa: E402
+from pydcos.testing.proc import cpu_seconds  # noqa: E402
 from pydcos.testing.scheduler_client import SchedulerClient  # noqa: E402
 
 CALLS = int(os.environ.get("CALLS", "20000"))
@@ -56,12 +57,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def wait_healthy(url: str) -> None:
